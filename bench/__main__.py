@@ -1,0 +1,48 @@
+"""
+`python -m bench ingest|abandon|claim|all [--db sqlite|postgresql|both]`: run benchmarks and
+print their results as JSON (also written under bench/results/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.abandon import bench_claim_scaling, bench_lateness
+from bench.ingest import bench_ingest
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def main() -> None:
+    """
+    Parse the command line and run the chosen benchmarks.
+    """
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("suite", choices=["ingest", "abandon", "claim", "all"])
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--seconds", type=int, default=10, help="length of each load phase")
+    parser.add_argument("--largest", type=int, default=1_000_000, help="claim: largest table")
+    args = parser.parse_args()
+    backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    results: list[dict[str, Any]] = []
+    for backend in backends:
+        if args.suite in ("ingest", "all"):
+            results.append({"suite": "ingest", **bench_ingest(backend, seconds=args.seconds)})
+        if args.suite in ("abandon", "all"):
+            results.append({"suite": "abandon", **bench_lateness(backend)})
+        if args.suite in ("claim", "all"):
+            results.append(
+                {"suite": "claim", **bench_claim_scaling(backend, sizes=(10_000, args.largest))}
+            )
+        print(json.dumps(results[-1], indent=2), flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}-{args.suite}.json"
+    path.write_text(json.dumps(results, indent=2))
+    print(f"written to {path}")
+
+
+main()

@@ -1,0 +1,3 @@
+"""
+The HTTP API (FastAPI): ingestion, read API and operations endpoints.
+"""

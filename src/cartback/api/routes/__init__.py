@@ -1,0 +1,3 @@
+"""
+The API's routers, one module per slice.
+"""

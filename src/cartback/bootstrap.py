@@ -1,0 +1,84 @@
+"""
+The composition root: the one place that turns `Settings` into engines, clocks, metrics and the
+unit-of-work factory, and hands them to the API, the worker and the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from cartback.domain.time import Clock
+from cartback.engine.clock import SystemClock
+from cartback.engine.worker import Worker, WorkerConfig
+from cartback.kit.keys import SecretBox
+from cartback.kit.metrics import Metrics
+from cartback.settings import Settings
+from cartback.store.database import create_database_engine
+from cartback.store.uow import SqlUnitOfWorkFactory
+
+
+@dataclass(kw_only=True)
+class Container:
+    """
+    Everything a process needs, built once.
+    """
+
+    settings: Settings
+    engine: Engine
+    uow_factory: SqlUnitOfWorkFactory
+    clock: Clock
+    metrics: Metrics
+    box: SecretBox
+    workers: list[Worker] = field(default_factory=list)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """
+        True on the embedded database (one writer at a time, one worker).
+        """
+        return self.engine.dialect.name == "sqlite"
+
+    def new_worker(self, *, name: str = "worker") -> Worker:
+        """
+        A worker wired to this container's database, clock and metrics.
+        """
+        worker = Worker(
+            uow_factory=self.uow_factory,
+            clock=self.clock,
+            metrics=self.metrics,
+            config=WorkerConfig(
+                batch_size=self.settings.worker_batch_size,
+                poll_interval=self.settings.worker_poll_interval,
+                heartbeat_interval=self.settings.worker_heartbeat_interval,
+                name=name,
+            ),
+        )
+        self.workers.append(worker)
+        return worker
+
+    def close(self) -> None:
+        """
+        Stop workers and release database connections.
+        """
+        for worker in self.workers:
+            worker.stop()
+        self.engine.dispose()
+
+
+def bootstrap(
+    settings: Settings, *, clock: Clock | None = None, application_name: str = "cartback"
+) -> Container:
+    """
+    Build the container for a process (`application_name` shows in `pg_stat_activity`).
+    """
+    engine = create_database_engine(settings.database_url, application_name=application_name)
+    return Container(
+        settings=settings,
+        engine=engine,
+        uow_factory=SqlUnitOfWorkFactory(engine),
+        clock=clock or SystemClock(),
+        metrics=Metrics(),
+        box=SecretBox(settings.resolve_secret_keys()),
+    )

@@ -1,0 +1,457 @@
+"""
+The `cartback` command (`contract.md` §3). Every command builds `Settings` once, wires through
+`bootstrap`, and turns any error into one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
+
+from cartback.domain.durations import format_duration, parse_duration
+from cartback.domain.errors import CartbackError, InvalidInput
+
+app = typer.Typer(
+    name="cartback",
+    help="Cartback: self-hosted abandoned-cart recovery.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+store_app = typer.Typer(help="Create, change and show stores.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", envvar="CARTBACK_DATABASE_URL", help="SQLAlchemy URL."),
+]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """
+    Print one line on stderr and exit.
+    """
+    typer.echo(f"cartback: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _settings(database_url: str | None = None) -> Any:
+    from cartback.settings import Settings
+
+    if database_url:
+        return Settings(database_url=database_url)
+    return Settings()
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """
+    Turn every expected failure into one line and a non-zero exit; never a traceback.
+    """
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except InvalidInput as error:
+        details = "; ".join(f"{e.path}: {e.message}" for e in error.errors)
+        fail(f"{error.detail}{': ' + details if details else ''}", 2)
+    except CartbackError as error:
+        fail(error.detail)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        fail(f"invalid configuration{' ' + where if where else ''}: {first['msg']}", 2)
+    except DBAPIError as error:
+        reason = str(error.orig or error).strip().splitlines()[0]
+        fail(f"the database is unavailable: {reason}")
+    except OSError as error:
+        fail(str(error))
+
+
+def _container(database_url: str | None, name: str) -> Any:
+    from cartback._logging import configure_logging
+    from cartback.bootstrap import bootstrap
+
+    settings = _settings(database_url)
+    configure_logging(level=settings.log_level, json_logs=settings.json_logs)
+    return bootstrap(settings, application_name=name)
+
+
+def _duration(value: str | None, option: str) -> timedelta | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as error:
+        fail(f"{option}: {error}", 2)
+
+
+def _store_settings(**options: Any) -> Any:
+    """
+    StoreSettings from command-line options, durations parsed (None leaves a setting alone).
+    """
+    from cartback.services.stores import StoreSettings
+
+    options["abandon_after"] = _duration(options["abandon_after"], "--abandon-after")
+    options["recovery_window"] = _duration(options["recovery_window"], "--recovery-window")
+    options["domains"] = options.pop("domain")
+    return StoreSettings(**options)
+
+
+@contextmanager
+def _migrated(database_url: str | None) -> Iterator[Any]:
+    """
+    A container on a migrated database, closed afterwards; errors become one line.
+    """
+    from cartback.store.migrate import ensure_migrated
+
+    with _errors():
+        container = _container(database_url, "cartback-cli")
+        try:
+            ensure_migrated(container.engine)
+            yield container
+        finally:
+            container.close()
+
+
+@app.command()
+def migrate(database_url: DatabaseUrl = None) -> None:
+    """
+    Apply database migrations (Alembic).
+    """
+    from cartback.store.migrate import current_revision, head_revision, upgrade
+
+    with _errors():
+        container = _container(database_url, "cartback-migrate")
+        before = current_revision(container.engine)
+        upgrade(container.engine)
+        head = head_revision()
+        state = "already at" if before == head else "migrated to"
+        typer.echo(f"database {state} {head}")
+        container.close()
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option(envvar="CARTBACK_HOST", help="Address to bind.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="CARTBACK_PORT", min=1, max=65535)] = 8000,
+    workers: Annotated[
+        int, typer.Option(envvar="CARTBACK_WEB_WORKERS", min=1, max=64, help="HTTP processes.")
+    ] = 1,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", envvar="CARTBACK_NO_WORKER", help="Run no worker.")
+    ] = False,
+    bench_routes: Annotated[
+        bool, typer.Option("--bench-routes", envvar="CARTBACK_BENCH_ROUTES", hidden=True)
+    ] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """
+    Run the API and the dashboard; the worker runs in-process unless --no-worker.
+    """
+    import uvicorn
+
+    from cartback.api.app import create_app
+    from cartback.store.migrate import ensure_migrated
+
+    with _errors():
+        container = _container(database_url, "cartback-serve")
+        # The committer thread gives up the GIL inside every database call; at the default
+        # 5 ms switch interval it then waits behind the HTTP thread for up to 5 ms per call.
+        sys.setswitchinterval(0.0005)
+        _first_run(container, host, port)
+        ensure_migrated(container.engine)
+        worker_thread = None
+        if not no_worker:
+            worker = container.new_worker(name="serve")
+            worker_thread = threading.Thread(target=worker.run, name="cartback-worker", daemon=True)
+            worker_thread.start()
+        typer.echo(f"cartback serving on http://{host}:{port}", err=True)
+        try:
+            if workers == 1:
+                uvicorn.run(
+                    create_app(container, bench_routes=bench_routes),
+                    host=host,
+                    port=port,
+                    log_config=None,
+                    access_log=False,
+                    server_header=False,
+                )
+            else:
+                uvicorn.run(
+                    "cartback.api.asgi:create_app_from_environment"
+                    if not bench_routes
+                    else "cartback.api.asgi:create_bench_app_from_environment",
+                    factory=True,
+                    host=host,
+                    port=port,
+                    workers=workers,
+                    log_config=None,
+                    access_log=False,
+                    server_header=False,
+                )
+        finally:
+            container.close()
+            if worker_thread is not None:
+                worker_thread.join(timeout=10)
+
+
+def _first_run(container: Any, host: str, port: int) -> None:
+    """
+    In development, a brand-new embedded database (no tables at all) is created and migrated,
+    and a development store is made with its keys written to the data directory, so
+    `pip install . && cartback serve` works with no configuration. Any other unmigrated
+    database (PostgreSQL, production, an older schema) is refused by `ensure_migrated`.
+    """
+    from sqlalchemy import inspect
+
+    from cartback.services.stores import StoreSettings, create_store
+    from cartback.settings import Environment
+    from cartback.store.migrate import upgrade
+
+    settings = container.settings
+    if settings.env is not Environment.DEVELOPMENT or not container.is_sqlite:
+        return
+    if inspect(container.engine).get_table_names():
+        return
+    upgrade(container.engine)
+    created = create_store(
+        uow=container.uow_factory(),
+        clock=container.clock,
+        box=container.box,
+        settings=StoreSettings(name="Development store", platform="custom", domains=["localhost"]),
+    )
+    key_file = settings.data_dir / "dev-secret-key"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    for name, value in (
+        ("dev-secret-key", created.secret_key),
+        ("dev-public-key", created.public_key),
+    ):
+        path = settings.data_dir / name
+        path.write_text(value + "\n")
+        path.chmod(0o600)
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - display only
+    typer.echo(
+        "\n".join(
+            [
+                f"cartback: created {container.engine.url.database} and a development store",
+                f"  store id    {created.store.id}",
+                f"  secret key  {created.secret_key}  (also in {key_file})",
+                f"  public key  {created.public_key}",
+                "  send an event:",
+                f"    curl -X POST http://{shown_host}:{port}/v1/track "
+                f'-H "Authorization: Bearer $(cat {key_file})" '
+                "-H 'Content-Type: application/json' "
+                """-d '{"anonymousId":"a1","event":"Product Added","properties":"""
+                """{"cart_id":"c1","product_id":"p1","price":19.99,"quantity":1}}'""",
+                f"    curl http://{shown_host}:{port}/v1/carts/c1 "
+                f'-H "Authorization: Bearer $(cat {key_file})"',
+            ]
+        ),
+        err=True,
+    )
+
+
+@app.command()
+def worker(
+    once: Annotated[
+        bool, typer.Option("--once", help="Process what is due now, then exit.")
+    ] = False,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            envvar="CARTBACK_WORKER_CONCURRENCY",
+            min=1,
+            max=32,
+            help="Claim loops in this process (PostgreSQL).",
+        ),
+    ] = 1,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """
+    Run the worker alone; many may run against one PostgreSQL.
+    """
+    from cartback.engine.worker import run_workers
+    from cartback.store.migrate import ensure_migrated
+
+    with _errors():
+        container = _container(database_url, "cartback-worker")
+        ensure_migrated(container.engine)
+        if container.is_sqlite and concurrency > 1:
+            typer.echo("cartback: SQLite runs one claim loop; --concurrency ignored", err=True)
+            concurrency = 1
+        loops = [container.new_worker(name=f"worker-{n}") for n in range(concurrency)]
+        _on_signals(lambda: [w.stop() for w in loops])
+        processed = run_workers(loops, once=once)
+        if once:
+            typer.echo(f"processed {processed} due carts")
+        container.close()
+
+
+def _on_signals(stop: Callable[[], object]) -> None:
+    def handler(signum: int, _frame: object) -> None:
+        typer.echo(f"cartback: {signal.Signals(signum).name}, finishing the current pass", err=True)
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _store_json(store: Any) -> dict[str, Any]:
+    return {
+        "id": store.id,
+        "name": store.name,
+        "platform": store.platform.value,
+        "domains": list(store.domains),
+        "currency": store.currency,
+        "timezone": store.timezone,
+        "country": store.country,
+        "abandon_after": format_duration(store.abandon_after),
+        "recovery_window": format_duration(store.recovery_window),
+    }
+
+
+@store_app.command("create")
+def store_create(
+    name: Annotated[str, typer.Option(help="The shop's name.")],
+    platform: Annotated[str, typer.Option(help="shopify, woocommerce, magento or custom.")],
+    domain: Annotated[
+        list[str], typer.Option(help="The shop's domain (repeat or comma-separate for several).")
+    ],
+    currency: Annotated[str, typer.Option(help="ISO 4217 code.")] = "USD",
+    timezone: Annotated[str, typer.Option(help="IANA time zone, e.g. Europe/Berlin.")] = "UTC",
+    country: Annotated[
+        str | None, typer.Option(help="ISO country code; reads phone numbers without +.")
+    ] = None,
+    abandon_after: Annotated[
+        str, typer.Option(help="Inactivity before a cart counts as abandoned.")
+    ] = "30m",
+    recovery_window: Annotated[
+        str, typer.Option(help="How long an abandoned cart stays recoverable.")
+    ] = "7d",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """
+    Create a store and print its id and keys (shown once; only digests are kept).
+    """
+    from cartback.services.stores import create_store
+
+    settings = _store_settings(
+        name=name,
+        platform=platform,
+        domain=domain,
+        currency=currency,
+        timezone=timezone,
+        country=country,
+        abandon_after=abandon_after,
+        recovery_window=recovery_window,
+    )
+    with _migrated(database_url) as container:
+        created = create_store(
+            uow=container.uow_factory(),
+            clock=container.clock,
+            box=container.box,
+            settings=settings,
+        )
+    keys = {
+        "id": created.store.id,
+        "secret_key": created.secret_key,
+        "public_key": created.public_key,
+        "webhook_secret": created.webhook_secret,
+    }
+    if as_json:
+        typer.echo(json.dumps(keys))
+        return
+    for label, value in keys.items():
+        typer.echo(f"{label:<15}{value}")
+    typer.echo("Keep the keys now: they are stored only as digests and cannot be shown again.")
+
+
+@store_app.command("update")
+def store_update(
+    store_id: Annotated[str, typer.Argument(help="The store's id (st_…).")],
+    name: Annotated[str | None, typer.Option()] = None,
+    platform: Annotated[str | None, typer.Option()] = None,
+    domain: Annotated[list[str] | None, typer.Option(help="Replaces the domains.")] = None,
+    currency: Annotated[str | None, typer.Option()] = None,
+    timezone: Annotated[str | None, typer.Option()] = None,
+    country: Annotated[str | None, typer.Option()] = None,
+    abandon_after: Annotated[str | None, typer.Option()] = None,
+    recovery_window: Annotated[str | None, typer.Option()] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """
+    Change a store's settings; a new --abandon-after reschedules its active carts.
+    """
+    from cartback.services.stores import StoreSettings, update_store
+
+    settings = _store_settings(
+        name=name,
+        platform=platform,
+        domain=domain,
+        currency=currency,
+        timezone=timezone,
+        country=country,
+        abandon_after=abandon_after,
+        recovery_window=recovery_window,
+    )
+    if settings == StoreSettings():
+        fail("nothing to change; pass at least one option (see --help)", 2)
+    with _migrated(database_url) as container:
+        store = update_store(
+            uow=container.uow_factory(),
+            clock=container.clock,
+            store_id=store_id,
+            settings=settings,
+        )
+    _print_store(store, as_json)
+
+
+@store_app.command("show")
+def store_show(
+    store_id: Annotated[str, typer.Argument(help="The store's id (st_…).")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """
+    Show a store's settings (never its keys).
+    """
+    from cartback.services.stores import get_store
+
+    with _migrated(database_url) as container:
+        store = get_store(uow=container.uow_factory(read_only=True), store_id=store_id)
+    _print_store(store, as_json)
+
+
+def _print_store(store: Any, as_json: bool) -> None:
+    data = _store_json(store)
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    for label, value in data.items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        typer.echo(f"{label:<16}{shown if shown is not None else '-'}")
+
+
+def main() -> None:
+    """
+    Entry point of the `cartback` script.
+    """
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

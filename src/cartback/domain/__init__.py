@@ -1,0 +1,3 @@
+"""
+Pure logic: carts, identities, stores and their rules. Standard library only; time is a parameter.
+"""

@@ -1,0 +1,83 @@
+"""
+A store (one shop, one tenant) and its settings. Every other object belongs to exactly one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from cartback.domain.cart import CartPolicy
+from cartback.domain.time import check_aware
+
+DEFAULT_ABANDON_AFTER = timedelta(minutes=30)
+DEFAULT_RECOVERY_WINDOW = timedelta(days=7)
+
+
+class Platform(StrEnum):
+    """
+    The shop software a store runs on.
+    """
+
+    SHOPIFY = "shopify"
+    WOOCOMMERCE = "woocommerce"
+    MAGENTO = "magento"
+    CUSTOM = "custom"
+
+
+class KeyKind(StrEnum):
+    """
+    Server keys read and write everything in their store; public keys only send browser events.
+    """
+
+    SECRET = "secret"  # noqa: S105 - a kind of key, not a key
+    PUBLIC = "public"
+
+    @property
+    def prefix(self) -> str:
+        """
+        What every key of this kind starts with, so a leaked key is recognisable.
+        """
+        return "cb_sk_" if self is KeyKind.SECRET else "cb_pk_"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Store:
+    """
+    One shop and its recovery settings.
+    """
+
+    id: str
+    name: str
+    platform: Platform
+    domains: tuple[str, ...]
+    currency: str
+    timezone: str
+    country: str | None = None
+    abandon_after: timedelta = DEFAULT_ABANDON_AFTER
+    recovery_window: timedelta = DEFAULT_RECOVERY_WINDOW
+    created_at: datetime
+    updated_at: datetime
+    settings: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_aware(self.created_at, "created_at")
+        check_aware(self.updated_at, "updated_at")
+
+    @property
+    def cart_policy(self) -> CartPolicy:
+        """
+        The timing rules the cart state machine applies to this store's carts.
+        """
+        return CartPolicy(abandon_after=self.abandon_after, recovery_window=self.recovery_window)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Principal:
+    """
+    Who is calling: a store, through one kind of key.
+    """
+
+    store: Store
+    kind: KeyKind

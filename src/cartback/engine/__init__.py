@@ -1,0 +1,3 @@
+"""
+The worker: claims due rows, decides through the services, keeps a heartbeat; and the clocks.
+"""

@@ -1,0 +1,220 @@
+"""
+The worker loop: fire due cart timers, sleep until the next one (or the poll interval), keep a
+heartbeat, survive a database outage, stop cleanly when asked.
+
+There are no periodic scans: each pass claims due rows through the index on `check_at`, and
+between passes the worker sleeps until the earliest pending timer.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy.exc import DBAPIError
+
+from cartback.domain.ports import UnitOfWorkFactory
+from cartback.domain.time import Clock
+from cartback.kit.ids import new_id
+from cartback.kit.metrics import Metrics
+from cartback.services.abandonment import TimerReport, process_due_carts
+
+log = structlog.get_logger(__name__)
+
+#: After a failed pass the worker waits 0.5 s, 1 s, 2 s … up to this, so a database restart
+#: is picked up within seconds without hammering it while it is down.
+MAX_BACKOFF = timedelta(seconds=4)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WorkerConfig:
+    """
+    How a worker paces itself.
+    """
+
+    batch_size: int = 200
+    poll_interval: timedelta = timedelta(milliseconds=500)
+    heartbeat_interval: timedelta = timedelta(seconds=10)
+    name: str = "worker"
+
+
+class Worker:
+    """
+    One worker: any number may run against one PostgreSQL; SQLite serialises them.
+    """
+
+    def __init__(
+        self,
+        *,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        metrics: Metrics,
+        config: WorkerConfig,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._clock = clock
+        self._metrics = metrics
+        self._config = config
+        self.id = new_id("wk")
+        self._stop = threading.Event()
+        self._last_heartbeat: datetime | None = None
+
+    def stop(self) -> None:
+        """
+        Ask the loop to finish its current pass and return.
+        """
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """
+        True once `stop()` was called.
+        """
+        return self._stop.is_set()
+
+    def run(self, *, once: bool = False) -> int:
+        """
+        Run until stopped (or, with `once`, until nothing is due). Returns carts processed.
+        """
+        structlog.contextvars.bind_contextvars(worker_id=self.id)
+        self._register()
+        processed, failures = 0, 0
+        try:
+            while not self._stop.is_set():
+                try:
+                    report = self.run_pass()
+                except DBAPIError as error:
+                    failures += 1
+                    self._metrics.worker_errors.inc()
+                    log.warning("worker.pass.failed", error=str(error.orig or error)[:300])
+                    if once:
+                        raise
+                    self._stop.wait(self._backoff(failures))
+                    continue
+                failures = 0
+                processed += report.processed
+                self._beat()
+                if report.processed >= self._config.batch_size:
+                    continue  # more may be due right now
+                if once:
+                    break
+                self._stop.wait(self.idle_seconds())
+        finally:
+            self._unregister()
+            structlog.contextvars.unbind_contextvars("worker_id")
+        return processed
+
+    def run_pass(self) -> TimerReport:
+        """
+        One claim-decide-write transaction over due carts.
+        """
+        report = process_due_carts(
+            uow=self._uow_factory(), clock=self._clock, limit=self._config.batch_size
+        )
+        for outcome, count in report.outcomes.items():
+            self._metrics.timers_fired.labels(outcome=outcome.value).inc(count)
+        for seconds in report.lateness:
+            self._metrics.abandon_lateness.observe(max(seconds, 0.0))
+        return report
+
+    def idle_seconds(self) -> float:
+        """
+        Until the earliest pending timer, but never longer than the poll interval: a new cart
+        may become due sooner than anything already scheduled.
+        """
+        poll = self._config.poll_interval.total_seconds()
+        try:
+            with self._uow_factory(read_only=True) as uow:
+                next_at = uow.carts.next_check_at()
+        except DBAPIError:
+            return poll
+        if next_at is None:
+            return poll
+        wait = (next_at - self._clock.now()).total_seconds()
+        return min(max(wait, 0.0), poll)
+
+    def _backoff(self, failures: int) -> float:
+        return min(0.5 * 2.0 ** (failures - 1), MAX_BACKOFF.total_seconds())
+
+    def _register(self) -> None:
+        for attempt in range(30):
+            try:
+                with self._uow_factory() as uow:
+                    uow.workers.register(
+                        worker_id=self.id,
+                        name=self._config.name,
+                        hostname=socket.gethostname(),
+                        pid=os.getpid(),
+                        now=self._clock.now(),
+                    )
+                    uow.commit()
+                log.info("worker.started", name=self._config.name)
+                self._last_heartbeat = self._clock.now()
+                return
+            except DBAPIError as error:
+                log.warning("worker.register.failed", attempt=attempt, error=str(error.orig)[:200])
+                if self._stop.wait(self._backoff(attempt + 1)):
+                    return
+        raise RuntimeError("the worker could not reach the database")
+
+    def _beat(self) -> None:
+        now = self._clock.now()
+        due = self._last_heartbeat is None or (
+            now - self._last_heartbeat >= self._config.heartbeat_interval
+        )
+        if not due:
+            return
+        try:
+            with self._uow_factory() as uow:
+                uow.workers.heartbeat(self.id, now=now)
+                uow.commit()
+        except DBAPIError as error:
+            # A missed heartbeat is retried after the next pass; it must not stop the worker.
+            self._metrics.worker_errors.inc()
+            log.warning("worker.heartbeat.failed", error=str(error.orig or error)[:200])
+            return
+        self._last_heartbeat = now
+
+    def _unregister(self) -> None:
+        try:
+            with self._uow_factory() as uow:
+                uow.workers.stop(self.id, now=self._clock.now())
+                uow.commit()
+            log.info("worker.stopped")
+        except DBAPIError:
+            log.warning("worker.unregister.failed")
+
+
+def run_workers(workers: list[Worker], *, once: bool = False) -> int:
+    """
+    Run workers on threads (one claim loop each) until all return.
+
+    A loop that fails stops the others, and its error is raised here once all have returned,
+    so the process does not report success while running fewer loops than asked.
+    """
+    if len(workers) == 1:
+        return workers[0].run(once=once)
+    results: list[int] = []
+    errors: list[Exception] = []
+
+    def run(worker: Worker) -> None:
+        try:
+            results.append(worker.run(once=once))
+        except Exception as error:
+            errors.append(error)
+            for other in workers:
+                other.stop()
+
+    threads = [threading.Thread(target=run, args=(w,), name=w.id) for w in workers]
+    for thread in threads:
+        thread.start()
+    while any(t.is_alive() for t in threads):
+        time.sleep(0.2)
+    if errors:
+        raise errors[0]
+    return sum(results)

@@ -1,0 +1,3 @@
+"""
+Small shared helpers that adapters and services use: ids, normalisation, key digests, sealing.
+"""

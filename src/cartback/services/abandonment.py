@@ -1,0 +1,75 @@
+"""
+The abandonment timer: claim due carts, let the state machine decide, write the result, all in
+one transaction, so a worker that dies mid-batch leaves nothing half-done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import structlog
+
+from cartback.domain.cart import TimerOutcome, on_timer
+from cartback.domain.ports import UnitOfWork
+from cartback.domain.stores import Store
+from cartback.domain.time import Clock
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TimerReport:
+    """
+    What one pass did, and how late each cart was marked (seconds after it became due).
+    """
+
+    outcomes: dict[TimerOutcome, int] = field(default_factory=dict)
+    lateness: tuple[float, ...] = ()
+
+    @property
+    def processed(self) -> int:
+        """
+        Carts whose timer fired in this pass.
+        """
+        return sum(self.outcomes.values())
+
+
+def process_due_carts(*, uow: UnitOfWork, clock: Clock, limit: int) -> TimerReport:
+    """
+    Fire the timers of up to `limit` due carts.
+
+    On PostgreSQL the claim skips carts another worker holds, so any number of workers can run
+    this at once and each cart is decided exactly once.
+    """
+    now = clock.now()
+    outcomes: dict[TimerOutcome, int] = {}
+    lateness: list[float] = []
+    with uow:
+        due = uow.carts.claim_due(now=now, limit=limit)
+        if not due:
+            return TimerReport()
+        stores: dict[str, Store | None] = {}
+        decided = []
+        for record in due:
+            if record.store_id not in stores:
+                stores[record.store_id] = uow.stores.get(record.store_id)
+            store = stores[record.store_id]
+            if store is None:
+                continue
+            due_at = record.cart.check_at
+            cart, outcome = on_timer(record.cart, now=now, policy=store.cart_policy)
+            if outcome is TimerOutcome.NOT_DUE:
+                continue
+            decided.append(replace(record, cart=cart))
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            if due_at is not None and outcome is TimerOutcome.ABANDONED:
+                lateness.append((now - due_at).total_seconds())
+                log.info(
+                    "cart.abandoned",
+                    store_id=record.store_id,
+                    cart_id=record.cart.key,
+                    stage=cart.stage.value,
+                )
+        uow.carts.save_states(decided, now=now)
+        uow.commit()
+    return TimerReport(outcomes=outcomes, lateness=tuple(lateness))

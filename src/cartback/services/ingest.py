@@ -1,0 +1,315 @@
+"""
+Ingest: one transaction per batch. Store each raw message under its idempotency key, stitch
+identities, apply cart events in the order they happened, record orders, reschedule timers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+import structlog
+
+from cartback.domain.cart import Outcome, apply_event, new_cart
+from cartback.domain.errors import NotFound
+from cartback.domain.events import CartEvent, IdentityClaims, OrderChanged, OrderPlaced
+from cartback.domain.identity import is_bot_email, is_bot_user_agent, resolve_identity
+from cartback.domain.ingest import EventOutcome, Inbound, IngestReport
+from cartback.domain.ports import CartRecord, OrderRecord, UnitOfWork, Visitor, VisitorSeen
+from cartback.domain.stores import Store
+from cartback.domain.time import Clock
+from cartback.kit.ids import new_id
+
+log = structlog.get_logger(__name__)
+
+_OUTCOMES = {
+    Outcome.APPLIED: EventOutcome.APPLIED,
+    Outcome.STALE: EventOutcome.STALE,
+    Outcome.AFTER_ORDER: EventOutcome.AFTER_ORDER,
+}
+
+
+def ingest(
+    *, uow: UnitOfWork, clock: Clock, store_id: str, messages: Sequence[Inbound]
+) -> IngestReport:
+    """
+    Ingest a batch of messages for one store in one transaction.
+
+    The store is read inside the transaction, so a changed setting (the abandonment delay)
+    applies from the next batch on, whatever a caller cached.
+
+    A message whose idempotency key was seen before changes nothing. Cart events apply in the
+    order they happened (by their own timestamps), so a batch that arrives shuffled ends in the
+    same state as one that arrives in order.
+    """
+    now = clock.now()
+    unique = list({(m.source, m.message_id): m for m in reversed(messages)}.values())[::-1]
+    with uow:
+        store = uow.stores.get(store_id)
+        if store is None:
+            raise NotFound(f"no store {store_id!r}")
+        fresh = uow.events.add_new(store.id, unique, received_at=now)
+        outcomes = {
+            m.message_id: EventOutcome.DUPLICATE for m in unique if m.message_id not in fresh
+        }
+        batch = _Batch(uow=uow, store=store, now=now)
+        todo = sorted((m for m in unique if m.message_id in fresh), key=lambda m: m.occurred_at)
+        batch.load_visitors(todo)
+        batch.load_carts(todo)
+        for message in todo:
+            outcomes[message.message_id] = batch.apply(message)
+        batch.flush()
+        # Raw rows are written as applied; only the exceptions need a second write.
+        exceptions = [m for m in todo if outcomes[m.message_id] is not EventOutcome.APPLIED]
+        for source in {m.source for m in exceptions}:
+            uow.events.set_outcomes(
+                store.id,
+                source,
+                {m.message_id: outcomes[m.message_id] for m in exceptions if m.source == source},
+            )
+        uow.commit()
+    report = IngestReport(outcomes=outcomes)
+    log.debug("ingest.batch.committed", store_id=store_id, messages=len(messages))
+    return report
+
+
+@dataclass(kw_only=True)
+class _Batch:
+    """
+    The working set of one batch: visitors, contacts and carts loaded once, written once.
+    """
+
+    uow: UnitOfWork
+    store: Store
+    now: datetime
+    visitors: dict[str, Visitor] = field(default_factory=dict)
+    contacts: dict[tuple[str | None, str | None, str | None], str] = field(default_factory=dict)
+    bot_contacts: set[str] = field(default_factory=set)
+    human_contacts: set[str] = field(default_factory=set)
+    carts: dict[str, CartRecord] = field(default_factory=dict)
+    new_cart_ids: set[str] = field(default_factory=set)
+    changed: set[str] = field(default_factory=set)
+    implicit: dict[str, str] = field(default_factory=dict)
+    orders: dict[str, OrderRecord] = field(default_factory=dict)
+    known_missing: set[str] = field(default_factory=set)
+
+    def load_visitors(self, messages: Sequence[Inbound]) -> None:
+        seen: dict[str, VisitorSeen] = {}
+        for m in messages:
+            if m.anonymous_id is None:
+                continue
+            bot = _is_bot(m)
+            previous = seen.get(m.anonymous_id)
+            if previous is None or previous.at <= m.occurred_at or bot:
+                seen[m.anonymous_id] = VisitorSeen(
+                    at=max(m.occurred_at, previous.at) if previous else m.occurred_at,
+                    user_agent=m.user_agent or (previous.user_agent if previous else None),
+                    is_bot=bot or bool(previous and previous.is_bot),
+                )
+        self.visitors = self.uow.visitors.ensure(self.store.id, seen)
+
+    def load_carts(self, messages: Sequence[Inbound]) -> None:
+        """
+        Read every cart the batch names in one query; the rest are new.
+        """
+        keys = list({m.cart_key for m in messages if m.cart_key and m.event is not None})
+        self.carts.update(self.uow.carts.get_many(self.store.id, keys))
+        self.known_missing.update(k for k in keys if k not in self.carts)
+
+    def apply(self, message: Inbound) -> EventOutcome:
+        visitor = self.visitors.get(message.anonymous_id) if message.anonymous_id else None
+        contact_id = self._identify(message, visitor)
+        if message.event is None:
+            return EventOutcome.APPLIED if message.claims else EventOutcome.IGNORED
+        if isinstance(message.event, OrderChanged):
+            return self._change_order(message, message.event)
+        record = self._cart_for(message, visitor, contact_id)
+        bot = (visitor is not None and visitor.is_bot) or self._is_bot_contact(contact_id)
+        cart = record.cart if record.cart.is_bot or not bot else replace(record.cart, is_bot=True)
+        try:
+            cart, outcome = apply_event(cart, message.event, policy=self.store.cart_policy)
+        except ValueError as error:
+            log.warning("ingest.event.rejected", message_id=message.message_id, reason=str(error))
+            return EventOutcome.REJECTED
+        if outcome is Outcome.APPLIED:
+            self._keep(replace(record, cart=cart, contact_id=contact_id or record.contact_id))
+            self._record_order(message, self.carts[cart.key])
+        return _OUTCOMES[outcome]
+
+    def flush(self) -> None:
+        """
+        Write the batch: carts first, then the orders that point to them.
+        """
+        added = [self.carts[k] for k in self.changed if self.carts[k].id in self.new_cart_ids]
+        updated = [self.carts[k] for k in self.changed if self.carts[k].id not in self.new_cart_ids]
+        self.uow.carts.add(added, now=self.now)
+        self.uow.carts.update(updated, now=self.now)
+        for order in self.orders.values():
+            self.uow.orders.upsert(order, now=self.now)
+
+    def _identify(self, message: Inbound, visitor: Visitor | None) -> str | None:
+        claims = message.claims
+        if claims is None or claims.is_empty:
+            return visitor.contact_id if visitor else None
+        cache_key = (claims.user_id, claims.email, claims.phone)
+        contact_id = self.contacts.get(cache_key) or self._resolve(claims)
+        self.contacts[cache_key] = contact_id
+        if visitor is not None and visitor.contact_id != contact_id:
+            self.uow.visitors.link(visitor.id, contact_id)
+            self.uow.carts.assign_contact(self.store.id, visitor.id, contact_id)
+            self.visitors[visitor.anonymous_id] = replace(visitor, contact_id=contact_id)
+            for key, record in list(self.carts.items()):
+                if record.visitor_id == visitor.id and record.contact_id is None:
+                    self.carts[key] = replace(record, contact_id=contact_id)
+        if contact_id in self.bot_contacts:
+            self._flag_bot(contact_id, visitor)
+        return contact_id
+
+    def _flag_bot(self, contact_id: str, visitor: Visitor | None) -> None:
+        """
+        Flag the robot's open carts: the stored ones, and those this batch holds (which
+        `flush` writes over the stored rows).
+        """
+        self.uow.carts.flag_bot(self.store.id, contact_id=contact_id)
+        if visitor is not None:
+            self.uow.carts.flag_bot(self.store.id, visitor_id=visitor.id)
+        for key, record in list(self.carts.items()):
+            owned = record.contact_id == contact_id or (
+                visitor is not None and record.visitor_id == visitor.id
+            )
+            if owned and not record.cart.is_ordered:
+                flagged = replace(record.cart, is_bot=True, check_at=None)
+                self.carts[key] = replace(record, cart=flagged)
+
+    def _resolve(self, claims: IdentityClaims) -> str:
+        by_user, by_email, by_phone = self.uow.contacts.find(
+            self.store.id, user_id=claims.user_id, email=claims.email, phone=claims.phone
+        )
+        resolution = resolve_identity(
+            claims, by_user_id=by_user, by_email=by_email, by_phone=by_phone
+        )
+        bot = is_bot_email(claims.email)
+        if resolution.contact_id is None:
+            created = self.uow.contacts.create(
+                self.store.id, fields=resolution.updates, is_bot=bot, now=self.now
+            )
+            contact_id = created.id
+        else:
+            contact_id = resolution.contact_id
+            if resolution.updates:
+                self.uow.contacts.update(contact_id, fields=resolution.updates, now=self.now)
+            if bot:
+                self.uow.contacts.mark_bot(contact_id)
+        if resolution.conflicts:
+            log.info(
+                "identity.conflict",
+                store_id=self.store.id,
+                contact_id=contact_id,
+                identifiers=list(resolution.conflicts),
+            )
+        if bot:
+            self.bot_contacts.add(contact_id)
+        return contact_id
+
+    def _is_bot_contact(self, contact_id: str | None) -> bool:
+        """
+        True for a contact flagged as a robot, in this batch or before (read once per batch).
+        """
+        if contact_id is None:
+            return False
+        if contact_id not in self.bot_contacts and contact_id not in self.human_contacts:
+            contact = self.uow.contacts.get(self.store.id, contact_id)
+            known = self.bot_contacts if contact and contact.is_bot else self.human_contacts
+            known.add(contact_id)
+        return contact_id in self.bot_contacts
+
+    def _cart_for(
+        self, message: Inbound, visitor: Visitor | None, contact_id: str | None
+    ) -> CartRecord:
+        key = (
+            message.cart_key
+            or self._key_by_checkout(message.event)
+            or self._implicit_key(visitor, contact_id)
+        )
+        if key not in self.carts:
+            found = None if key in self.known_missing else self.uow.carts.get(self.store.id, key)
+            self.carts[key] = found or self._new_record(key, visitor, contact_id)
+        return self.carts[key]
+
+    def _key_by_checkout(self, event: CartEvent | None) -> str | None:
+        checkout_id = getattr(event, "checkout_id", None)
+        if not isinstance(event, OrderPlaced | OrderChanged) or not checkout_id:
+            return None
+        for record in self.carts.values():
+            if record.cart.checkout_id == checkout_id:
+                return record.cart.key
+        found = self.uow.carts.find_by_checkout(self.store.id, checkout_id)
+        if found is not None:
+            self.carts.setdefault(found.cart.key, found)
+        return found.cart.key if found else None
+
+    def _implicit_key(self, visitor: Visitor | None, contact_id: str | None) -> str:
+        owner = f"v:{visitor.id}" if visitor else f"c:{contact_id}"
+        if owner in self.implicit and not self.carts[self.implicit[owner]].cart.is_ordered:
+            return self.implicit[owner]
+        found = self.uow.carts.find_open(
+            self.store.id,
+            visitor_id=visitor.id if visitor else None,
+            contact_id=None if visitor else contact_id,
+        )
+        # The stored open cart may be one this batch has just ordered: then start a new one.
+        current = self.carts.setdefault(found.cart.key, found) if found is not None else None
+        key = current.cart.key if current and not current.cart.is_ordered else new_id("auto")
+        self.implicit[owner] = key
+        return key
+
+    def _new_record(self, key: str, visitor: Visitor | None, contact_id: str | None) -> CartRecord:
+        record = CartRecord(
+            id=new_id("ca"),
+            store_id=self.store.id,
+            cart=new_cart(key=key, currency=self.store.currency),
+            visitor_id=visitor.id if visitor else None,
+            contact_id=contact_id,
+            created_at=self.now,
+        )
+        self.new_cart_ids.add(record.id)
+        return record
+
+    def _keep(self, record: CartRecord) -> None:
+        self.carts[record.cart.key] = record
+        self.changed.add(record.cart.key)
+
+    def _record_order(self, message: Inbound, record: CartRecord) -> None:
+        event = message.event
+        if isinstance(event, OrderPlaced):
+            key = message.order_key or message.message_id
+            self.orders[key] = OrderRecord(
+                store_id=self.store.id,
+                order_key=key,
+                cart_id=record.id,
+                contact_id=record.contact_id,
+                status="placed",
+                total=event.total if event.total is not None else record.cart.total,
+                currency=event.currency or record.cart.currency,
+                placed_at=event.occurred_at,
+            )
+
+    def _change_order(self, message: Inbound, event: OrderChanged) -> EventOutcome:
+        """
+        A cancellation or refund changes the order, not the cart: the cart did convert.
+        """
+        if not message.order_key:
+            return EventOutcome.IGNORED
+        pending = self.orders.get(message.order_key)
+        if pending is not None:  # placed in this very batch, not written yet
+            self.orders[message.order_key] = replace(pending, status=event.change)
+            return EventOutcome.APPLIED
+        found = self.uow.orders.set_status(
+            self.store.id, message.order_key, event.change, now=self.now
+        )
+        return EventOutcome.APPLIED if found else EventOutcome.IGNORED
+
+
+def _is_bot(message: Inbound) -> bool:
+    return is_bot_user_agent(message.user_agent)

@@ -1,0 +1,171 @@
+"""
+The one typed configuration (`contract.md` §2): environment variables prefixed `CARTBACK_`, and a
+`.env` file. Built once by the CLI and passed down; nothing reads it globally.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import tempfile
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cartback.domain.errors import ConfigurationError
+
+#: A production secret shorter than this is refused: it signs restore links and sessions.
+MIN_SECRET_LENGTH = 32
+
+
+class Environment(StrEnum):
+    """
+    Where Cartback runs; production refuses unsafe defaults.
+    """
+
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class EmailBackend(StrEnum):
+    """
+    Where email goes: `outbox` keeps it in the database (nothing leaves), `smtp` sends it.
+    """
+
+    OUTBOX = "outbox"
+    SMTP = "smtp"
+
+
+class SmsBackend(StrEnum):
+    """
+    Where SMS goes: `outbox` keeps it, `twilio` sends it.
+    """
+
+    OUTBOX = "outbox"
+    TWILIO = "twilio"
+
+
+class LogFormat(StrEnum):
+    """
+    `console` for people, `json` for log pipelines, `auto` picks by environment.
+    """
+
+    AUTO = "auto"
+    CONSOLE = "console"
+    JSON = "json"
+
+
+class Settings(BaseSettings):
+    """
+    Cartback's configuration.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="CARTBACK_",
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+    )
+
+    database_url: str = "sqlite:///./cartback.db"
+    secret_key: SecretStr | None = None
+    env: Environment = Environment.DEVELOPMENT
+    base_url: str = "http://127.0.0.1:8000"
+    email_backend: EmailBackend = EmailBackend.OUTBOX
+    smtp_url: SecretStr | None = None
+    sms_backend: SmsBackend = SmsBackend.OUTBOX
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+
+    data_dir: Path = Path(".cartback")
+    log_level: str = "info"
+    log_format: LogFormat = LogFormat.AUTO
+
+    #: Server-key ingestion per store: sustained requests per second and burst.
+    ingest_rate: float = Field(default=500.0, gt=0)
+    ingest_burst: int = Field(default=1000, gt=0)
+    #: Browser ingestion per public key and client address.
+    public_rate: float = Field(default=20.0, gt=0)
+    public_burst: int = Field(default=60, gt=0)
+
+    worker_poll_interval: timedelta = timedelta(milliseconds=500)
+    worker_batch_size: int = Field(default=200, gt=0, le=5000)
+    worker_heartbeat_interval: timedelta = timedelta(seconds=10)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Self:
+        if self.env is not Environment.PRODUCTION:
+            return self
+        keys = self.secret_keys_from_env()
+        if not keys:
+            raise ValueError("CARTBACK_SECRET_KEY is required when CARTBACK_ENV=production")
+        if any(len(k) < MIN_SECRET_LENGTH for k in keys):
+            raise ValueError(
+                f"every CARTBACK_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters"
+            )
+        return self
+
+    def secret_keys_from_env(self) -> list[str]:
+        """
+        The configured keys, newest first (the first signs, all verify).
+        """
+        if self.secret_key is None:
+            return []
+        return [k.strip() for k in self.secret_key.get_secret_value().split(",") if k.strip()]
+
+    def resolve_secret_keys(self) -> list[str]:
+        """
+        The configured keys, or in development and test the key generated once into the data
+        directory (created on first use, readable only by its owner).
+        """
+        keys = self.secret_keys_from_env()
+        if keys:
+            return keys
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            _create_key_file(path)
+        stored = path.read_text().strip()
+        if not stored:
+            # An empty key would seal secrets with a key anyone can derive.
+            raise ConfigurationError(f"{path} is empty; delete it to generate a new key")
+        return [stored]
+
+    @property
+    def json_logs(self) -> bool:
+        """
+        Whether logs are rendered as JSON lines.
+        """
+        if self.log_format is LogFormat.AUTO:
+            return self.env is Environment.PRODUCTION
+        return self.log_format is LogFormat.JSON
+
+
+def _create_key_file(path: Path) -> None:
+    """
+    Write a new random key to `path`, readable only by its owner.
+
+    The key goes to a private temporary file that is then hard-linked into place, so `serve` and
+    `worker` starting together on a fresh data directory agree on one key: the loser of the race
+    reads the winner's complete file instead of crashing or reading a half-written one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process created it first; its key is the one
+        except OSError:
+            # A filesystem without hard links: a rename still never shows half a key.
+            os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)

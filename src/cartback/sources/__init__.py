@@ -1,0 +1,3 @@
+"""
+Source adapters: verify a platform's payloads and translate them into Cartback's own events.
+"""

@@ -1,0 +1,3 @@
+"""
+Storage adapters: SQLAlchemy tables, repositories, the unit of work and Alembic migrations.
+"""

@@ -1,0 +1,107 @@
+"""
+Engines for the two supported databases, configured the same way for every process.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from cartback.domain.errors import ConfigurationError
+
+#: How long SQLite waits for another writer before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: PostgreSQL aborts a transaction left idle this long, so a hung process cannot hold the
+#: rows it claimed: the claim returns to the queue (style rule 7; issue 2's 30-second bound).
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 20_000
+
+
+def _json_default(value: Any) -> Any:
+    # Decimals appear in stored payloads only as plain numbers' text.
+    return str(value)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, default=_json_default).decode()
+
+
+def is_sqlite(url: str) -> bool:
+    """
+    True for SQLite URLs.
+    """
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def normalise_url(url: str) -> str:
+    """
+    Use psycopg 3 for PostgreSQL whatever driver the URL names, and refuse other databases.
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+pysqlite").render_as_string(hide_password=False)
+    raise ConfigurationError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
+
+
+def create_database_engine(url: str, *, application_name: str = "cartback") -> Engine:
+    """
+    Build the engine for a database URL.
+
+    SQLite runs in WAL mode with a busy timeout, foreign keys on, and every transaction taken
+    as a writer up front (`BEGIN IMMEDIATE`) so two writers queue instead of deadlocking.
+    PostgreSQL runs through psycopg 3 with the process named in `pg_stat_activity`.
+    """
+    url = normalise_url(url)
+    if is_sqlite(url):
+        return _sqlite_engine(url)
+    return create_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        json_serializer=_dumps,
+        connect_args={
+            "application_name": application_name,
+            "connect_timeout": 5,
+            "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}",
+        },
+    )
+
+
+def _sqlite_engine(url: str) -> Engine:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        pool_size=5,
+        max_overflow=10,
+        json_serializer=_dumps,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        # Let SQLAlchemy issue BEGIN itself (below) instead of pysqlite's implicit one.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        read_only = connection.get_execution_options().get("cartback_read_only", False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine

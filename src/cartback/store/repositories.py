@@ -1,0 +1,434 @@
+"""
+SQLAlchemy Core repositories for stores, events, visitors, contacts, orders and workers.
+Carts, which carry the timers, are in `carts.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from cartback.domain.identity import ContactRef
+from cartback.domain.ingest import EventOutcome, Inbound
+from cartback.domain.ports import Contact, OrderRecord, Visitor, VisitorSeen
+from cartback.domain.stores import KeyKind, Platform, Store
+from cartback.kit.ids import new_id
+from cartback.store.tables import (
+    api_keys,
+    contacts,
+    orders,
+    raw_events,
+    stores,
+    visitors,
+    webhook_secrets,
+    workers,
+)
+
+
+def dialect_insert(connection: Connection, table: Any) -> Any:
+    """
+    An INSERT that knows `ON CONFLICT` for the connection's database.
+    """
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+class SqlStoreRepository:
+    """
+    Stores, API key digests and sealed webhook secrets.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def add(self, store: Store) -> None:
+        self._db.execute(insert(stores).values(**_store_row(store)))
+
+    def get(self, store_id: str) -> Store | None:
+        row = self._db.execute(select(stores).where(stores.c.id == store_id)).mappings().first()
+        return _store_from_row(row) if row else None
+
+    def save(self, store: Store) -> None:
+        row = _store_row(store)
+        del row["id"], row["created_at"]
+        self._db.execute(update(stores).where(stores.c.id == store.id).values(**row))
+
+    def list_all(self) -> list[Store]:
+        rows = self._db.execute(select(stores).order_by(stores.c.created_at)).mappings()
+        return [_store_from_row(r) for r in rows]
+
+    def add_key(
+        self, *, store_id: str, kind: KeyKind, prefix: str, digest: str, created_at: datetime
+    ) -> None:
+        self._db.execute(
+            insert(api_keys).values(
+                store_id=store_id,
+                kind=kind.value,
+                prefix=prefix,
+                digest=digest,
+                created_at=created_at,
+            )
+        )
+
+    def find_key(self, digest: str) -> tuple[str, KeyKind] | None:
+        row = self._db.execute(
+            select(api_keys.c.store_id, api_keys.c.kind).where(
+                api_keys.c.digest == digest, api_keys.c.revoked_at.is_(None)
+            )
+        ).first()
+        return (row.store_id, KeyKind(row.kind)) if row else None
+
+    def add_webhook_secret(self, *, store_id: str, sealed: str, created_at: datetime) -> None:
+        self._db.execute(
+            insert(webhook_secrets).values(store_id=store_id, sealed=sealed, created_at=created_at)
+        )
+
+    def webhook_secrets(self, store_id: str) -> list[str]:
+        rows = self._db.execute(
+            select(webhook_secrets.c.sealed)
+            .where(webhook_secrets.c.store_id == store_id, webhook_secrets.c.revoked_at.is_(None))
+            .order_by(webhook_secrets.c.id.desc())
+        )
+        return [r.sealed for r in rows]
+
+
+def _store_row(store: Store) -> dict[str, Any]:
+    return {
+        "id": store.id,
+        "name": store.name,
+        "platform": store.platform.value,
+        "domains": list(store.domains),
+        "currency": store.currency,
+        "timezone": store.timezone,
+        "country": store.country,
+        "abandon_after_seconds": int(store.abandon_after.total_seconds()),
+        "recovery_window_seconds": int(store.recovery_window.total_seconds()),
+        "settings": dict(store.settings),
+        "created_at": store.created_at,
+        "updated_at": store.updated_at,
+    }
+
+
+def _store_from_row(row: Mapping[Any, Any]) -> Store:
+    return Store(
+        id=row["id"],
+        name=row["name"],
+        platform=Platform(row["platform"]),
+        domains=tuple(row["domains"]),
+        currency=row["currency"],
+        timezone=row["timezone"],
+        country=row["country"],
+        abandon_after=timedelta(seconds=row["abandon_after_seconds"]),
+        recovery_window=timedelta(seconds=row["recovery_window_seconds"]),
+        settings=dict(row["settings"] or {}),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class SqlEventRepository:
+    """
+    The raw event log; the unique key makes a replayed message a no-op.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def add_new(
+        self, store_id: str, events: Sequence[Inbound], *, received_at: datetime
+    ) -> set[str]:
+        if not events:
+            return set()
+        rows = [
+            {
+                "store_id": store_id,
+                "source": e.source,
+                "idempotency_key": e.message_id,
+                "kind": e.kind.value,
+                "name": e.name,
+                "anonymous_id": e.anonymous_id,
+                "user_id": e.user_id,
+                "cart_key": e.cart_key,
+                "occurred_at": e.occurred_at,
+                "received_at": received_at,
+                "outcome": EventOutcome.APPLIED.value,
+                "payload": e.payload,
+            }
+            for e in events
+        ]
+        statement = (
+            dialect_insert(self._db, raw_events)
+            .on_conflict_do_nothing(index_elements=["store_id", "source", "idempotency_key"])
+            .returning(raw_events.c.idempotency_key)
+        )
+        result = self._db.execute(statement, rows)
+        return {row[0] for row in result}
+
+    def set_outcomes(
+        self, store_id: str, source: str, outcomes: Mapping[str, EventOutcome]
+    ) -> None:
+        by_outcome: dict[EventOutcome, list[str]] = {}
+        for message_id, outcome in outcomes.items():
+            by_outcome.setdefault(outcome, []).append(message_id)
+        for outcome, ids in by_outcome.items():
+            self._db.execute(
+                update(raw_events)
+                .where(
+                    raw_events.c.store_id == store_id,
+                    raw_events.c.source == source,
+                    raw_events.c.idempotency_key.in_(ids),
+                )
+                .values(outcome=outcome.value)
+            )
+
+    def count(self, store_id: str) -> int:
+        query = (
+            select(func.count()).select_from(raw_events).where(raw_events.c.store_id == store_id)
+        )
+        return int(self._db.execute(query).scalar_one())
+
+
+class SqlVisitorRepository:
+    """
+    Anonymous ids. Created on first sight; the last sighting is updated once per batch.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def ensure(self, store_id: str, seen: Mapping[str, VisitorSeen]) -> dict[str, Visitor]:
+        """
+        The visitors for these anonymous ids, created on first sight. Each known visitor's last
+        sighting moves to its own latest time in the batch, never backwards.
+        """
+        if not seen:
+            return {}
+        result, last_seen = self._select(store_id, list(seen))
+        missing = [a for a in seen if a not in result]
+        if missing:
+            result.update(self._insert(store_id, {a: seen[a] for a in missing}))
+            raced = [a for a in missing if a not in result]  # inserted by a concurrent batch
+            if raced:
+                found, more_seen = self._select(store_id, raced)
+                result.update(found)
+                last_seen.update(more_seen)
+        bots = [result[a].id for a, s in seen.items() if s.is_bot and not result[a].is_bot]
+        if bots:
+            self._db.execute(update(visitors).where(visitors.c.id.in_(bots)).values(is_bot=True))
+            for a, v in list(result.items()):
+                if v.id in bots:
+                    result[a] = Visitor(
+                        id=v.id, anonymous_id=a, contact_id=v.contact_id, is_bot=True
+                    )
+        moved = [
+            {"_id": result[a].id, "_at": s.at}
+            for a, s in seen.items()
+            if a in last_seen and s.at > last_seen[a]
+        ]
+        if moved:
+            self._db.execute(
+                update(visitors)
+                .where(
+                    visitors.c.id == bindparam("_id"), visitors.c.last_seen_at < bindparam("_at")
+                )
+                .values(last_seen_at=bindparam("_at")),
+                moved,
+            )
+        return result
+
+    def _select(
+        self, store_id: str, anonymous_ids: list[str]
+    ) -> tuple[dict[str, Visitor], dict[str, datetime]]:
+        rows = self._db.execute(
+            select(
+                visitors.c.id,
+                visitors.c.anonymous_id,
+                visitors.c.contact_id,
+                visitors.c.is_bot,
+                visitors.c.last_seen_at,
+            ).where(visitors.c.store_id == store_id, visitors.c.anonymous_id.in_(anonymous_ids))
+        ).all()
+        found = {
+            r.anonymous_id: Visitor(
+                id=r.id, anonymous_id=r.anonymous_id, contact_id=r.contact_id, is_bot=r.is_bot
+            )
+            for r in rows
+        }
+        return found, {r.anonymous_id: r.last_seen_at for r in rows}
+
+    def _insert(self, store_id: str, seen: Mapping[str, VisitorSeen]) -> dict[str, Visitor]:
+        rows = [
+            {
+                "id": new_id("vi"),
+                "store_id": store_id,
+                "anonymous_id": anonymous_id,
+                "user_agent": (s.user_agent or None) and s.user_agent[:500],
+                "is_bot": s.is_bot,
+                "first_seen_at": s.at,
+                "last_seen_at": s.at,
+            }
+            for anonymous_id, s in seen.items()
+        ]
+        inserted = self._db.execute(
+            dialect_insert(self._db, visitors)
+            .on_conflict_do_nothing(index_elements=["store_id", "anonymous_id"])
+            .returning(visitors.c.id, visitors.c.anonymous_id, visitors.c.is_bot),
+            rows,
+        )
+        return {
+            r.anonymous_id: Visitor(id=r.id, anonymous_id=r.anonymous_id, is_bot=r.is_bot)
+            for r in inserted
+        }
+
+    def link(self, visitor_id: str, contact_id: str) -> None:
+        self._db.execute(
+            update(visitors).where(visitors.c.id == visitor_id).values(contact_id=contact_id)
+        )
+
+
+class SqlContactRepository:
+    """
+    People, found by any of their identifiers.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def find(
+        self, store_id: str, *, user_id: str | None, email: str | None, phone: str | None
+    ) -> tuple[ContactRef | None, ContactRef | None, ContactRef | None]:
+        conditions = []
+        if user_id:
+            conditions.append(contacts.c.user_id == user_id)
+        if email:
+            conditions.append(contacts.c.email == email)
+        if phone:
+            conditions.append(contacts.c.phone == phone)
+        if not conditions:
+            return None, None, None
+        rows = self._db.execute(
+            select(contacts.c.id, contacts.c.user_id, contacts.c.email, contacts.c.phone).where(
+                contacts.c.store_id == store_id, or_(*conditions)
+            )
+        ).all()
+        refs = [ContactRef(id=r.id, user_id=r.user_id, email=r.email, phone=r.phone) for r in rows]
+
+        def holder(name: str, value: str | None) -> ContactRef | None:
+            return next((c for c in refs if value and getattr(c, name) == value), None)
+
+        return holder("user_id", user_id), holder("email", email), holder("phone", phone)
+
+    def create(
+        self, store_id: str, *, fields: Mapping[str, str], is_bot: bool, now: datetime
+    ) -> ContactRef:
+        contact_id = new_id("ct")
+        self._db.execute(
+            insert(contacts).values(
+                id=contact_id,
+                store_id=store_id,
+                is_bot=is_bot,
+                created_at=now,
+                updated_at=now,
+                **fields,
+            )
+        )
+        return ContactRef(id=contact_id, **fields)
+
+    def update(self, contact_id: str, *, fields: Mapping[str, str], now: datetime) -> None:
+        self._db.execute(
+            update(contacts).where(contacts.c.id == contact_id).values(updated_at=now, **fields)
+        )
+
+    def mark_bot(self, contact_id: str) -> None:
+        self._db.execute(update(contacts).where(contacts.c.id == contact_id).values(is_bot=True))
+
+    def get(self, store_id: str, contact_id: str) -> Contact | None:
+        row = (
+            self._db.execute(
+                select(contacts).where(contacts.c.store_id == store_id, contacts.c.id == contact_id)
+            )
+            .mappings()
+            .first()
+        )
+        return Contact(**dict(row)) if row else None
+
+
+class SqlOrderRepository:
+    """
+    Orders; a repeated report of the same order updates it.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def upsert(self, order: OrderRecord, *, now: datetime) -> None:
+        values = {
+            "store_id": order.store_id,
+            "order_key": order.order_key,
+            "cart_id": order.cart_id,
+            "contact_id": order.contact_id,
+            "status": order.status,
+            "total": order.total,
+            "currency": order.currency,
+            "placed_at": order.placed_at,
+            "updated_at": now,
+        }
+        statement = dialect_insert(self._db, orders).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=["store_id", "order_key"],
+            set_={
+                "cart_id": func.coalesce(statement.excluded.cart_id, orders.c.cart_id),
+                "contact_id": func.coalesce(statement.excluded.contact_id, orders.c.contact_id),
+                "total": func.coalesce(statement.excluded.total, orders.c.total),
+                "updated_at": now,
+            },
+        )
+        self._db.execute(statement)
+
+    def set_status(self, store_id: str, order_key: str, status: str, *, now: datetime) -> bool:
+        result = self._db.execute(
+            update(orders)
+            .where(orders.c.store_id == store_id, orders.c.order_key == order_key)
+            .values(status=status, updated_at=now)
+        )
+        return bool(result.rowcount)
+
+
+class SqlWorkerRepository:
+    """
+    Running workers and their heartbeats.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def register(
+        self, *, worker_id: str, name: str, hostname: str, pid: int, now: datetime
+    ) -> None:
+        self._db.execute(
+            insert(workers).values(
+                id=worker_id,
+                name=name,
+                hostname=hostname[:255],
+                pid=pid,
+                started_at=now,
+                heartbeat_at=now,
+            )
+        )
+
+    def heartbeat(self, worker_id: str, *, now: datetime) -> None:
+        self._db.execute(update(workers).where(workers.c.id == worker_id).values(heartbeat_at=now))
+
+    def stop(self, worker_id: str, *, now: datetime) -> None:
+        self._db.execute(update(workers).where(workers.c.id == worker_id).values(stopped_at=now))
+
+    def alive(self, *, since: datetime) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            select(workers).where(workers.c.heartbeat_at >= since, workers.c.stopped_at.is_(None))
+        ).mappings()
+        return [dict(r) for r in rows]

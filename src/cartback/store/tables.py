@@ -1,0 +1,243 @@
+"""
+The schema. Every row belongs to a store; money is exact; times are aware UTC.
+
+Anonymous visitor ids and contact details live in separate tables, linked only by id, so an
+export of one never has to touch the other.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from cartback.store.types import Money, UTCDateTime, big_id, json_type
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = 32  # prefixed random ids such as st_k3j5…
+KEY = 255  # identifiers chosen by platforms and SDKs
+
+stores = Table(
+    "stores",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("platform", String(20), nullable=False),
+    Column("domains", json_type(), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("country", String(2)),
+    Column("abandon_after_seconds", Integer, nullable=False),
+    Column("recovery_window_seconds", Integer, nullable=False),
+    Column("settings", json_type(), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", big_id(), primary_key=True, autoincrement=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+    Index(None, "store_id"),
+)
+
+webhook_secrets = Table(
+    "webhook_secrets",
+    metadata,
+    Column("id", big_id(), primary_key=True, autoincrement=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("sealed", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+    Index(None, "store_id"),
+)
+
+raw_events = Table(
+    "raw_events",
+    metadata,
+    Column("id", big_id(), primary_key=True, autoincrement=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("idempotency_key", String(KEY), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("name", String(200)),
+    Column("anonymous_id", String(KEY)),
+    Column("user_id", String(KEY)),
+    Column("cart_key", String(KEY)),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("payload", json_type(), nullable=False),
+    UniqueConstraint("store_id", "source", "idempotency_key"),
+    Index(None, "store_id", "received_at"),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", String(KEY)),
+    Column("email", String(320)),
+    Column("phone", String(20)),
+    Column("is_bot", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("store_id", "user_id"),
+    UniqueConstraint("store_id", "email"),
+    UniqueConstraint("store_id", "phone"),
+)
+
+visitors = Table(
+    "visitors",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("anonymous_id", String(KEY), nullable=False),
+    Column("contact_id", String(ID), ForeignKey("contacts.id", ondelete="SET NULL")),
+    Column("user_agent", String(500)),
+    Column("is_bot", Boolean, nullable=False),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    UniqueConstraint("store_id", "anonymous_id"),
+    Index(None, "contact_id"),
+)
+
+carts = Table(
+    "carts",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("cart_key", String(KEY), nullable=False),
+    Column("visitor_id", String(ID), ForeignKey("visitors.id", ondelete="SET NULL")),
+    Column("contact_id", String(ID), ForeignKey("contacts.id", ondelete="SET NULL")),
+    Column("status", String(20), nullable=False),
+    Column("stage", String(20), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("total", Money, nullable=False),
+    Column("declared_total", Money),
+    Column("item_count", Integer, nullable=False),
+    Column("is_bot", Boolean, nullable=False),
+    Column("last_activity_at", UTCDateTime),
+    Column("check_at", UTCDateTime),
+    Column("abandoned_at", UTCDateTime),
+    Column("lost_at", UTCDateTime),
+    Column("ordered_at", UTCDateTime),
+    Column("touched_at", UTCDateTime),
+    Column("order_id", String(KEY)),
+    Column("checkout_id", String(KEY)),
+    Column("payment_failure_reason", String(500)),
+    Column("signals", json_type(), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("store_id", "cart_key"),
+    CheckConstraint("total >= 0", name="total_not_negative"),
+    CheckConstraint("item_count >= 0", name="item_count_not_negative"),
+    # The worker's claim reads only carts with a pending timer, in due order; carts without
+    # one stay out of the index, so its cost follows the due work, not the table size.
+    Index(
+        "ix_carts_check_at_pending",
+        "check_at",
+        "id",
+        postgresql_where=text("check_at IS NOT NULL"),
+        sqlite_where=text("check_at IS NOT NULL"),
+    ),
+    Index(None, "store_id", "visitor_id", "last_activity_at"),
+    Index(None, "store_id", "contact_id", "last_activity_at"),
+    Index(None, "store_id", "checkout_id"),
+    Index(None, "store_id", "created_at", "id"),
+)
+
+cart_lines = Table(
+    "cart_lines",
+    metadata,
+    Column("id", big_id(), primary_key=True, autoincrement=True),
+    Column("cart_id", String(ID), ForeignKey("carts.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("product_id", String(KEY)),
+    Column("variant_id", String(KEY)),
+    Column("sku", String(KEY)),
+    Column("name", String(500)),
+    Column("variant_name", String(500)),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price", Money),
+    Column("image_url", String(2048)),
+    Column("url", String(2048)),
+    Column("category", String(500)),
+    CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+    Index(None, "cart_id", "position"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", big_id(), primary_key=True, autoincrement=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("order_key", String(KEY), nullable=False),
+    Column("cart_id", String(ID), ForeignKey("carts.id", ondelete="SET NULL")),
+    Column("contact_id", String(ID), ForeignKey("contacts.id", ondelete="SET NULL")),
+    Column("status", String(20), nullable=False),
+    Column("total", Money),
+    Column("currency", String(3), nullable=False),
+    Column("placed_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("store_id", "order_key"),
+    Index(None, "cart_id"),
+)
+
+consent_ledger = Table(
+    "consent_ledger",
+    metadata,
+    Column("id", big_id(), primary_key=True, autoincrement=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("contact_id", String(ID), ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("purpose", String(20), nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("source", String(40), nullable=False),
+    Column("client_ip", String(45)),
+    Column("user_agent", String(500)),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Index(None, "contact_id", "channel", "purpose", "occurred_at"),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("hostname", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Column("stopped_at", UTCDateTime),
+    Index(None, "heartbeat_at"),
+)

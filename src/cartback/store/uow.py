@@ -1,0 +1,96 @@
+"""
+The SQLAlchemy unit of work: one connection, one transaction, rolled back unless committed.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import Connection, Engine
+
+from cartback.store.carts import SqlCartRepository
+from cartback.store.repositories import (
+    SqlContactRepository,
+    SqlEventRepository,
+    SqlOrderRepository,
+    SqlStoreRepository,
+    SqlVisitorRepository,
+    SqlWorkerRepository,
+)
+
+
+class SqlUnitOfWork:
+    """
+    A transaction on one connection with every repository bound to it.
+    """
+
+    stores: SqlStoreRepository
+    events: SqlEventRepository
+    visitors: SqlVisitorRepository
+    contacts: SqlContactRepository
+    carts: SqlCartRepository
+    orders: SqlOrderRepository
+    workers: SqlWorkerRepository
+
+    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
+        self._engine = engine
+        self._read_only = read_only
+        self._connection: Connection | None = None
+
+    def __enter__(self) -> Self:
+        connection = self._engine.connect()
+        if self._read_only:
+            connection = connection.execution_options(cartback_read_only=True)
+        connection.begin()
+        self._connection = connection
+        self.stores = SqlStoreRepository(connection)
+        self.events = SqlEventRepository(connection)
+        self.visitors = SqlVisitorRepository(connection)
+        self.contacts = SqlContactRepository(connection)
+        self.carts = SqlCartRepository(connection)
+        self.orders = SqlOrderRepository(connection)
+        self.workers = SqlWorkerRepository(connection)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            if connection.in_transaction():
+                connection.rollback()
+        finally:
+            connection.close()
+
+    def commit(self) -> None:
+        """
+        Make the transaction's writes durable.
+        """
+        if self._connection is None:
+            raise RuntimeError("commit() outside the unit of work")
+        self._connection.commit()
+
+    def rollback(self) -> None:
+        """
+        Discard the transaction's writes.
+        """
+        if self._connection is not None:
+            self._connection.rollback()
+
+
+class SqlUnitOfWorkFactory:
+    """
+    Makes units of work on one engine.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self, *, read_only: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, read_only=read_only)

@@ -1,0 +1,250 @@
+"""
+Shared fixtures: a fresh, migrated database per test on each selected backend (copied from a
+template made once per session), a container and an API client on it, and factories.
+
+Backends: `CARTBACK_TEST_BACKENDS=sqlite,postgresql` (the default runs PostgreSQL too when it
+answers at `CARTBACK_TEST_POSTGRES_URL`). Under `CI=true` an unreachable PostgreSQL fails the
+run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+
+from cartback.api.app import create_app
+from cartback.bootstrap import Container, bootstrap
+from cartback.engine.clock import SimulatedClock
+from cartback.services.stores import CreatedStore, StoreSettings, create_store
+from cartback.settings import Environment, Settings
+from cartback.store.database import create_database_engine
+from cartback.store.migrate import upgrade
+from helpers import BACKENDS, TEST_SECRET
+
+POSTGRES_URL = os.environ.get(
+    "CARTBACK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _postgres_reachable() -> bool:
+    try:
+        with psycopg.connect(_libpq(POSTGRES_URL), connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """
+    Refuse an unknown backend name early.
+    """
+    unknown = set(BACKENDS) - {"sqlite", "postgresql"}
+    if unknown:
+        raise pytest.UsageError(f"unknown CARTBACK_TEST_BACKENDS: {', '.join(sorted(unknown))}")
+
+
+class _PostgresTemplates:
+    """
+    One migrated template database per session; each test gets a copy (CREATE DATABASE …
+    TEMPLATE), dropped afterwards.
+    """
+
+    def __init__(self) -> None:
+        suffix = os.urandom(4).hex()
+        self.template = f"cb_template_{suffix}"
+        self._admin = _libpq(POSTGRES_URL)
+        self._counter = 0
+        self._suffix = suffix
+        self._execute(f'CREATE DATABASE "{self.template}"')
+        engine = create_database_engine(self.url(self.template))
+        upgrade(engine)
+        engine.dispose()
+
+    def url(self, name: str) -> str:
+        return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+    def fresh(self) -> str:
+        self._counter += 1
+        name = f"cb_test_{self._suffix}_{self._counter}"
+        self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        return name
+
+    def drop(self, name: str) -> None:
+        self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        self.drop(self.template)
+
+    def _execute(self, sql: str) -> None:
+        with psycopg.connect(self._admin, autocommit=True) as connection:
+            connection.execute(sql)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def postgres_templates() -> Iterator[_PostgresTemplates]:
+    """
+    The PostgreSQL template manager (skips, or fails under CI, when PostgreSQL is away).
+    """
+    if not _postgres_reachable():
+        message = f"PostgreSQL is not reachable at {POSTGRES_URL}"
+        if IN_CI:
+            pytest.fail(message + " (CI=true: PostgreSQL tests must run)")
+        pytest.skip(message)
+    templates = _PostgresTemplates()
+    yield templates
+    templates.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """
+    A migrated SQLite file to copy from.
+    """
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = create_database_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """
+    The database backend this test runs on.
+    """
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """
+    The URL of a fresh, migrated database for this test alone.
+    """
+    if backend == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "cartback.db"
+        shutil.copyfile(template, target)
+        yield f"sqlite:///{target}"
+        return
+    templates: _PostgresTemplates = request.getfixturevalue("postgres_templates")
+    name = templates.fresh()
+    try:
+        yield templates.url(name)
+    finally:
+        templates.drop(name)
+
+
+@pytest.fixture
+def empty_database_url(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[str]:
+    """
+    The URL of a fresh database with no tables (for migration tests).
+    """
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    templates: _PostgresTemplates = request.getfixturevalue("postgres_templates")
+    name = f"cb_empty_{os.urandom(4).hex()}"
+    templates._execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield templates.url(name)
+    finally:
+        templates.drop(name)
+
+
+@pytest.fixture
+def clock() -> SimulatedClock:
+    """
+    A simulated clock, starting at a fixed recent instant.
+    """
+    return SimulatedClock(datetime(2026, 11, 27, 10, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
+    """
+    Settings for tests: test environment, a fixed secret, data in the test's directory.
+    """
+
+    def make(database_url: str, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": database_url,
+            "env": Environment.TEST,
+            "secret_key": TEST_SECRET,
+            "data_dir": tmp_path / "data",
+            **overrides,
+        }
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def container(
+    database_url: str, clock: SimulatedClock, settings_factory: Callable[..., Settings]
+) -> Iterator[Container]:
+    """
+    A container on the test's database and the simulated clock.
+    """
+    built = bootstrap(settings_factory(database_url), clock=clock)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    """
+    An API client on the container (lifespan started, so the ingest pipeline runs).
+    """
+    with TestClient(create_app(container), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def store_factory(container: Container) -> Callable[..., CreatedStore]:
+    """
+    Creates stores with sensible defaults; override any setting by keyword.
+    """
+
+    def make(**overrides: Any) -> CreatedStore:
+        values: dict[str, Any] = {
+            "name": "Test Shop",
+            "platform": "custom",
+            "domains": ["shop.example.com"],
+            "currency": "USD",
+            "timezone": "Europe/Berlin",
+            "abandon_after": timedelta(minutes=30),
+            **overrides,
+        }
+        return create_store(
+            uow=container.uow_factory(),
+            clock=container.clock,
+            box=container.box,
+            settings=StoreSettings(**values),
+        )
+
+    return make
+
+
+@pytest.fixture
+def store(store_factory: Callable[..., CreatedStore]) -> CreatedStore:
+    """
+    One store with its keys.
+    """
+    return store_factory()
