@@ -90,7 +90,7 @@ def bench_ingest(backend: str, *, seconds: int = 10, connections: int = 32) -> d
         env = {"BENCH_KEY": key}
         with server(url) as running:
             run_wrk(running.url, "noop.lua", seconds=2, connections=connections)
-            run_wrk(
+            warm = run_wrk(
                 running.url,
                 "track.lua",
                 seconds=2,
@@ -125,6 +125,7 @@ def bench_ingest(backend: str, *, seconds: int = 10, connections: int = 32) -> d
                 env={**env, "BENCH_RUN": "batch", "BENCH_BATCH": str(BATCH_SIZE)},
             )
         stored = _stored_events(url)
+    accepted = warm.requests + track.requests + paced.requests + batch.requests * BATCH_SIZE
     return {
         "backend": backend,
         "machine": machine(),
@@ -134,6 +135,8 @@ def bench_ingest(backend: str, *, seconds: int = 10, connections: int = 32) -> d
         "half_load": asdict(paced),
         "batch": asdict(batch),
         "batch_events_per_second": round(batch.rate * BATCH_SIZE),
+        # wrk counts answers it saw; requests still in flight when it stops may be stored too
+        "accepted_events": accepted,
         "stored_events": stored,
         "failures": noop.failures + track.failures + paced.failures + batch.failures,
     }

@@ -1,5 +1,6 @@
 -- One Segment track event per request, each with its own messageId, visitor and cart.
--- Optional pacing: BENCH_DELAY_MS makes every connection wait between requests.
+-- Optional pacing: BENCH_DELAY_MS makes every connection wait about that long between requests
+-- (uniformly 0.5x to 1.5x, so connections do not fire in lockstep).
 local counter = 0
 local thread_id = 0
 local headers = {}
@@ -12,12 +13,16 @@ function setup(thread)
 end
 
 function init(args)
+  math.randomseed(thread_id * 7919)
   headers["Content-Type"] = "application/json"
   headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
 end
 
 function delay()
-  return delay_ms
+  if delay_ms == 0 then
+    return 0
+  end
+  return math.floor(delay_ms * (0.5 + math.random()))
 end
 
 request = function()

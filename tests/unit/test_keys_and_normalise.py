@@ -97,14 +97,14 @@ def test_only_a_short_prefix_of_a_key_is_shown_again() -> None:
     assert (key[:SHOWN_PREFIX_LENGTH], 12) == (shown, len(shown))
 
 
-def test_ids_carry_their_prefix_and_20_crockford_base32_characters() -> None:
+def test_ids_carry_their_prefix_and_21_crockford_base32_characters() -> None:
     """
-    `st_` and 20 lower-case characters of Crockford's base32 (no i, l, o, u).
+    `st_` and 21 lower-case characters of Crockford's base32 (no i, l, o, u).
     """
     # given / when
     identifier = new_id("st")
     # then
-    assert re.fullmatch(r"st_[0-9a-hjkmnp-tv-z]{20}", identifier) is not None
+    assert re.fullmatch(r"st_[0-9a-hjkmnp-tv-z]{21}", identifier) is not None
 
 
 def test_ids_made_in_a_later_millisecond_sort_after(monkeypatch: pytest.MonkeyPatch) -> None:

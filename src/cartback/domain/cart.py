@@ -219,14 +219,15 @@ def _touch(after: Cart, at: datetime, policy: CartPolicy) -> Cart:
         # not inactive after all), but it is not the shopper coming back.
         came_back = after.abandoned_at is None or at >= after.abandoned_at
         status, returns = CartStatus.ACTIVE, returns + (1 if came_back else 0)
-    active = replace(
-        after,
-        status=status,
-        last_activity_at=at,
-        signals=replace(after.signals, returns=returns),
+    signals = (
+        after.signals
+        if returns == after.signals.returns
+        else replace(after.signals, returns=returns)
     )
-    check_at = at + policy.abandon_after if active.is_recoverable else None
-    return replace(active, check_at=check_at)
+    # Recoverability does not depend on status or times (only lines, stage, views, bot),
+    # so it can be read from the cart before this change.
+    check_at = at + policy.abandon_after if after.is_recoverable else None
+    return replace(after, status=status, last_activity_at=at, signals=signals, check_at=check_at)
 
 
 def _viewed(cart: Cart, event: ProductViewed) -> Cart:

@@ -11,12 +11,13 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
 from cartback.domain.cart import Cart, CartStatus, Signals
 from cartback.domain.errors import InvalidInput
 from cartback.domain.events import LineItem, Stage
 from cartback.domain.ports import CartPage, CartRecord
+from cartback.store._bulk import BulkWriter, member_of
 from cartback.store.tables import cart_lines, carts
 
 _OPEN = (CartStatus.ACTIVE.value, CartStatus.ABANDONED.value, CartStatus.LOST.value)
@@ -47,7 +48,7 @@ class SqlCartRepository:
             return {}
         query = (
             select(carts)
-            .where(carts.c.store_id == store_id, carts.c.cart_key.in_(keys))
+            .where(carts.c.store_id == store_id, member_of(self._db, carts.c.cart_key, keys))
             .order_by(carts.c.id)  # a fixed lock order: concurrent writers cannot deadlock
         )
         return {r.cart.key: r for r in self._load(self._for_write(query))}
@@ -87,8 +88,8 @@ class SqlCartRepository:
     def add(self, records: Sequence[CartRecord], *, now: datetime) -> None:
         if not records:
             return
-        self._db.execute(
-            insert(carts),
+        BulkWriter(self._db).insert(
+            carts,
             [{**_cart_row(r), "created_at": r.created_at, "updated_at": now} for r in records],
         )
         self._write_lines(records)
@@ -98,7 +99,9 @@ class SqlCartRepository:
             return
         self.save_states(records, now=now)
         self._db.execute(
-            delete(cart_lines).where(cart_lines.c.cart_id.in_([r.id for r in records]))
+            delete(cart_lines).where(
+                member_of(self._db, cart_lines.c.cart_id, [r.id for r in records])
+            )
         )
         self._write_lines(records)
 
@@ -108,11 +111,8 @@ class SqlCartRepository:
         """
         if not records:
             return
-        rows = [{**_cart_row(r), "updated_at": now, "_id": r.id} for r in records]
-        for row in rows:
-            del row["id"]
-        statement = update(carts).where(carts.c.id == bindparam("_id"))
-        self._db.execute(statement, rows)
+        rows = [{**_cart_row(r), "updated_at": now} for r in records]
+        BulkWriter(self._db).update(carts, rows, key="id")
 
     def flag_bot(
         self, store_id: str, *, visitor_id: str | None = None, contact_id: str | None = None
@@ -241,7 +241,7 @@ class SqlCartRepository:
         found: dict[str, list[LineItem]] = {}
         query = (
             select(cart_lines)
-            .where(cart_lines.c.cart_id.in_(cart_ids))
+            .where(member_of(self._db, cart_lines.c.cart_id, cart_ids))
             .order_by(cart_lines.c.cart_id, cart_lines.c.position)
         )
         for row in self._db.execute(query).mappings():
@@ -255,8 +255,7 @@ class SqlCartRepository:
             for r in records
             for position, line in enumerate(r.cart.lines)
         ]
-        if rows:
-            self._db.execute(insert(cart_lines), rows)
+        BulkWriter(self._db).insert(cart_lines, rows)
 
 
 def _line_row(line: LineItem) -> dict[str, Any]:

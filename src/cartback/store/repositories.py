@@ -17,6 +17,7 @@ from cartback.domain.ingest import EventOutcome, Inbound
 from cartback.domain.ports import Contact, OrderRecord, Visitor, VisitorSeen
 from cartback.domain.stores import KeyKind, Platform, Store
 from cartback.kit.ids import new_id
+from cartback.store._bulk import BulkWriter, member_of
 from cartback.store.tables import (
     api_keys,
     contacts,
@@ -161,13 +162,13 @@ class SqlEventRepository:
             }
             for e in events
         ]
-        statement = (
-            dialect_insert(self._db, raw_events)
-            .on_conflict_do_nothing(index_elements=["store_id", "source", "idempotency_key"])
-            .returning(raw_events.c.idempotency_key)
+        inserted = BulkWriter(self._db).insert(
+            raw_events,
+            rows,
+            skip_conflicts_on=["store_id", "source", "idempotency_key"],
+            returning=["idempotency_key"],
         )
-        result = self._db.execute(statement, rows)
-        return {row[0] for row in result}
+        return {row[0] for row in inserted}
 
     def set_outcomes(
         self, store_id: str, source: str, outcomes: Mapping[str, EventOutcome]
@@ -181,7 +182,7 @@ class SqlEventRepository:
                 .where(
                     raw_events.c.store_id == store_id,
                     raw_events.c.source == source,
-                    raw_events.c.idempotency_key.in_(ids),
+                    member_of(self._db, raw_events.c.idempotency_key, ids),
                 )
                 .values(outcome=outcome.value)
             )
@@ -251,7 +252,10 @@ class SqlVisitorRepository:
                 visitors.c.contact_id,
                 visitors.c.is_bot,
                 visitors.c.last_seen_at,
-            ).where(visitors.c.store_id == store_id, visitors.c.anonymous_id.in_(anonymous_ids))
+            ).where(
+                visitors.c.store_id == store_id,
+                member_of(self._db, visitors.c.anonymous_id, anonymous_ids),
+            )
         ).all()
         found = {
             r.anonymous_id: Visitor(
@@ -274,15 +278,15 @@ class SqlVisitorRepository:
             }
             for anonymous_id, s in seen.items()
         ]
-        inserted = self._db.execute(
-            dialect_insert(self._db, visitors)
-            .on_conflict_do_nothing(index_elements=["store_id", "anonymous_id"])
-            .returning(visitors.c.id, visitors.c.anonymous_id, visitors.c.is_bot),
+        inserted = BulkWriter(self._db).insert(
+            visitors,
             rows,
+            skip_conflicts_on=["store_id", "anonymous_id"],
+            returning=["id", "anonymous_id", "is_bot"],
         )
         return {
-            r.anonymous_id: Visitor(id=r.id, anonymous_id=r.anonymous_id, is_bot=r.is_bot)
-            for r in inserted
+            anonymous_id: Visitor(id=visitor_id, anonymous_id=anonymous_id, is_bot=bool(is_bot))
+            for visitor_id, anonymous_id, is_bot in inserted
         }
 
     def link(self, visitor_id: str, contact_id: str) -> None:

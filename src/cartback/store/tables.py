@@ -8,6 +8,7 @@ export of one never has to touch the other.
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     Column,
@@ -93,7 +94,9 @@ raw_events = Table(
     Column("occurred_at", UTCDateTime, nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
     Column("outcome", String(20), nullable=False),
-    Column("payload", json_type(), nullable=False),
+    # Plain JSON even on PostgreSQL: the log is written far more than it is queried, and
+    # `json` keeps the text as sent instead of converting every event to JSONB.
+    Column("payload", JSON(), nullable=False),
     UniqueConstraint("store_id", "source", "idempotency_key"),
     Index(None, "store_id", "received_at"),
 )
@@ -169,8 +172,22 @@ carts = Table(
         sqlite_where=text("check_at IS NOT NULL"),
     ),
     Index(None, "store_id", "visitor_id", "last_activity_at"),
-    Index(None, "store_id", "contact_id", "last_activity_at"),
-    Index(None, "store_id", "checkout_id"),
+    # Most carts have no contact or checkout id yet; leaving them out keeps inserts cheap.
+    Index(
+        None,
+        "store_id",
+        "contact_id",
+        "last_activity_at",
+        postgresql_where=text("contact_id IS NOT NULL"),
+        sqlite_where=text("contact_id IS NOT NULL"),
+    ),
+    Index(
+        None,
+        "store_id",
+        "checkout_id",
+        postgresql_where=text("checkout_id IS NOT NULL"),
+        sqlite_where=text("checkout_id IS NOT NULL"),
+    ),
     Index(None, "store_id", "created_at", "id"),
 )
 

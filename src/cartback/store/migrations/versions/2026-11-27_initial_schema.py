@@ -124,11 +124,7 @@ def upgrade() -> None:
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("outcome", sa.String(length=20), nullable=False),
-        sa.Column(
-            "payload",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("payload", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
             ["store_id"],
             ["stores.id"],
@@ -308,12 +304,18 @@ def upgrade() -> None:
             sqlite_where=sa.text("check_at IS NOT NULL"),
         )
         batch_op.create_index(
-            batch_op.f("ix_carts_store_id_checkout_id"), ["store_id", "checkout_id"], unique=False
+            batch_op.f("ix_carts_store_id_checkout_id"),
+            ["store_id", "checkout_id"],
+            unique=False,
+            postgresql_where=sa.text("checkout_id IS NOT NULL"),
+            sqlite_where=sa.text("checkout_id IS NOT NULL"),
         )
         batch_op.create_index(
             batch_op.f("ix_carts_store_id_contact_id_last_activity_at"),
             ["store_id", "contact_id", "last_activity_at"],
             unique=False,
+            postgresql_where=sa.text("contact_id IS NOT NULL"),
+            sqlite_where=sa.text("contact_id IS NOT NULL"),
         )
         batch_op.create_index(
             batch_op.f("ix_carts_store_id_created_at_id"),
