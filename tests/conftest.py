@@ -188,6 +188,7 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
             "env": Environment.TEST,
             "secret_key": TEST_SECRET,
             "data_dir": tmp_path / "data",
+            "ingest_writer": "thread",  # in-process tests share the simulated clock
             **overrides,
         }
         return Settings(**values)
@@ -210,7 +211,7 @@ def container(
 @pytest.fixture
 def client(container: Container) -> Iterator[TestClient]:
     """
-    An API client on the container (lifespan started, so the ingest pipeline runs).
+    An API client on the container (lifespan started, so the ingest writer runs).
     """
     with TestClient(create_app(container), raise_server_exceptions=False) as test_client:
         yield test_client

@@ -51,6 +51,16 @@ class SmsBackend(StrEnum):
     TWILIO = "twilio"
 
 
+class IngestWriterKind(StrEnum):
+    """
+    Where ingestion writes to the database: a writer `process` of its own (another core), or a
+    `thread` of the HTTP process.
+    """
+
+    PROCESS = "process"
+    THREAD = "thread"
+
+
 class LogFormat(StrEnum):
     """
     `console` for people, `json` for log pipelines, `auto` picks by environment.
@@ -93,6 +103,8 @@ class Settings(BaseSettings):
     #: Browser ingestion per public key and client address.
     public_rate: float = Field(default=20.0, gt=0)
     public_burst: int = Field(default=60, gt=0)
+
+    ingest_writer: IngestWriterKind = IngestWriterKind.PROCESS
 
     worker_poll_interval: timedelta = timedelta(milliseconds=500)
     worker_batch_size: int = Field(default=200, gt=0, le=5000)

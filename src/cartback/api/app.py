@@ -4,7 +4,7 @@ The FastAPI application, built from a container (never from globals).
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,12 +15,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cartback import __version__
 from cartback.api.auth import Authenticator
 from cartback.api.errors import install_error_handlers
-from cartback.api.pipeline import IngestPipeline
 from cartback.api.ratelimit import RateLimiter
 from cartback.api.responses import JsonResponse
 from cartback.api.routes import carts, ingest, ops
 from cartback.api.state import AppState
+from cartback.api.writers import IngestWriter, ProcessWriter, ThreadWriter
 from cartback.bootstrap import Container
+from cartback.engine.clock import SystemClock
+from cartback.settings import IngestWriterKind
 
 
 class RequestContext:
@@ -37,7 +39,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given[:64] if given.isprintable() and given else uuid.uuid4().hex
+        request_id = given[:64] if given.isprintable() and given else os.urandom(12).hex()
         structlog.contextvars.bind_contextvars(request_id=request_id)
 
         async def send_with_id(message: Message) -> None:
@@ -57,20 +59,15 @@ def create_app(container: Container, *, bench_routes: bool = False) -> FastAPI:
     benchmark measures against.
     """
     settings = container.settings
-    pipeline = IngestPipeline(
-        uow_factory=container.uow_factory,
-        clock=container.clock,
-        metrics=container.metrics,
-        committers=1 if container.is_sqlite else 2,
-    )
+    writer = _ingest_writer(container)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await pipeline.start()
+        await writer.start()
         try:
             yield
         finally:
-            await pipeline.stop()
+            await writer.stop()
 
     app = FastAPI(
         title="Cartback",
@@ -81,7 +78,7 @@ def create_app(container: Container, *, bench_routes: bool = False) -> FastAPI:
     app.state.cartback = AppState(
         container=container,
         authenticator=Authenticator(container.uow_factory),
-        pipeline=pipeline,
+        writer=writer,
         server_limiter=RateLimiter(rate=settings.ingest_rate, burst=settings.ingest_burst),
         public_limiter=RateLimiter(rate=settings.public_rate, burst=settings.public_burst),
     )
@@ -97,3 +94,19 @@ def create_app(container: Container, *, bench_routes: bool = False) -> FastAPI:
 
     app.add_middleware(RequestContext)
     return app
+
+
+def _ingest_writer(container: Container) -> IngestWriter:
+    """
+    The writer process for real service; a thread where the clock is simulated (a second
+    process could not share it) or when the settings ask for one.
+    """
+    kind = container.settings.ingest_writer
+    if kind is IngestWriterKind.PROCESS and isinstance(container.clock, SystemClock):
+        return ProcessWriter(settings=container.settings, metrics=container.metrics)
+    return ThreadWriter(
+        uow_factory=container.uow_factory,
+        clock=container.clock,
+        metrics=container.metrics,
+        committers=1 if container.is_sqlite else 2,
+    )

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from cartback.api.auth import Authenticator
-from cartback.api.pipeline import IngestPipeline
 from cartback.api.ratelimit import RateLimiter
+from cartback.api.writers import IngestWriter
 from cartback.bootstrap import Container
 
 
@@ -22,7 +22,7 @@ class AppState:
 
     container: Container
     authenticator: Authenticator
-    pipeline: IngestPipeline
+    writer: IngestWriter
     server_limiter: RateLimiter
     public_limiter: RateLimiter
 

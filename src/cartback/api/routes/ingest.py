@@ -13,20 +13,22 @@ from fastapi.concurrency import run_in_threadpool
 
 from cartback.api.auth import key_from_headers, require_server_key
 from cartback.api.errors import PROBLEM_RESPONSES
+from cartback.api.ingest_work import IngestRequest
 from cartback.api.ratelimit import retry_after_seconds
 from cartback.api.responses import JsonResponse
 from cartback.api.state import AppState, app_state
-from cartback.domain.errors import Forbidden, InvalidInput, PayloadTooLarge, RateLimited
-from cartback.domain.ingest import EventOutcome
+from cartback.domain.errors import (
+    Forbidden,
+    InvalidInput,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceUnavailable,
+)
 from cartback.domain.stores import KeyKind, Principal
 from cartback.sources._body import decompress, parse_json
 from cartback.sources.segment import (
     MAX_BATCH_MESSAGES,
-    MAX_EVENT_BYTES,
     SOURCE,
-    ParseContext,
-    batch_sent_at,
-    parse_messages,
 )
 
 router = APIRouter(tags=["ingestion"])
@@ -137,43 +139,37 @@ async def _ingest(
     state: AppState,
     request: Request,
     principal: Principal,
-    documents: list[Any],
+    body: bytes,
     *,
-    envelope: dict[str, Any],
     single: bool,
-    body_size: int,
+    single_type: str | None = None,
 ) -> None:
     container = state.container
-    context = ParseContext(
+    work = IngestRequest(
+        store_id=principal.store.id,
+        body=body,
+        single=single,
+        single_type=single_type,
         now=container.clock.now(),
         default_region=principal.store.country,
         user_agent=request.headers.get("user-agent") if principal.kind is KeyKind.PUBLIC else None,
-        batch_context=envelope.get("context")
-        if isinstance(envelope.get("context"), dict)
-        else None,
-        batch_sent_at=batch_sent_at(envelope.get("sentAt")),
     )
-    parsed = parse_messages(
-        documents, context=context, single=single, check_size=body_size > MAX_EVENT_BYTES
-    )
-    if parsed.messages:
-        report = await state.pipeline.submit(principal.store.id, parsed.messages)
-        for outcome in EventOutcome:
-            count = report.count(outcome)
-            if count:
-                container.metrics.events_ingested.labels(source=SOURCE, outcome=outcome.value).inc(
-                    count
-                )
-    if parsed.errors:
-        invalid = len({e.index for e in parsed.errors})
-        container.metrics.events_rejected.labels(source=SOURCE).inc(invalid)
-        stored = "; the valid ones were stored" if parsed.messages else ""
+    answer = await state.writer.submit(work)
+    if answer.failure is not None:
+        status, detail = answer.failure
+        raise ServiceUnavailable(detail) if status == 503 else RuntimeError(detail)
+    for outcome, count in answer.outcomes.items():
+        container.metrics.events_ingested.labels(source=SOURCE, outcome=outcome).inc(count)
+    if answer.errors:
+        container.metrics.events_rejected.labels(source=SOURCE).inc(answer.invalid)
+        stored = "; the valid ones were stored" if answer.stored else ""
         raise InvalidInput(
-            f"{invalid} of {len(documents)} events are invalid{stored}", errors=parsed.errors
+            f"{answer.invalid} of {answer.total} events are invalid{stored}",
+            errors=list(answer.errors),
         )
 
 
-def _batch_documents(document: Any) -> list[Any]:
+def _check_batch(document: Any) -> None:
     if not isinstance(document, dict):
         raise InvalidInput("the body must be a JSON object with a `batch` array")
     batch = document.get("batch")
@@ -181,7 +177,6 @@ def _batch_documents(document: Any) -> list[Any]:
         raise InvalidInput("the body must have a `batch` array")
     if len(batch) > MAX_BATCH_MESSAGES:
         raise InvalidInput(f"a batch holds at most {MAX_BATCH_MESSAGES} events")
-    return batch
 
 
 @router.post(
@@ -200,16 +195,8 @@ async def post_batch(request: Request) -> JsonResponse:
     document = parse_json(body)
     principal = require_server_key(await _principal(state, request, document))
     _limit(state, principal, request)
-    documents = _batch_documents(document)
-    await _ingest(
-        state,
-        request,
-        principal,
-        documents,
-        envelope=document,
-        single=False,
-        body_size=len(body),
-    )
+    _check_batch(document)
+    await _ingest(state, request, principal, body, single=False)
     return JsonResponse(SUCCESS)
 
 
@@ -221,15 +208,7 @@ async def _single(request: Request, kind: str) -> JsonResponse:
     _limit(state, principal, request)
     if not isinstance(document, dict):
         raise InvalidInput("the body must be a JSON object")
-    await _ingest(
-        state,
-        request,
-        principal,
-        [{**document, "type": kind}],
-        envelope={},
-        single=True,
-        body_size=len(body),
-    )
+    await _ingest(state, request, principal, body, single=True, single_type=kind)
     return JsonResponse(SUCCESS)
 
 
@@ -282,21 +261,12 @@ async def post_browser_events(request: Request) -> JsonResponse:
     principal = await _principal(state, request, document)
     origin = _allowed_origin(request, principal)
     _limit(state, principal, request)
-    if isinstance(document, dict) and "batch" in document:
-        documents, single = _batch_documents(document), False
-    elif isinstance(document, dict):
-        documents, single = [document], True
-    else:
+    if not isinstance(document, dict):
         raise InvalidInput("the body must be a JSON object")
-    await _ingest(
-        state,
-        request,
-        principal,
-        documents,
-        envelope=document if not single else {},
-        single=single,
-        body_size=len(body),
-    )
+    single = "batch" not in document
+    if not single:
+        _check_batch(document)
+    await _ingest(state, request, principal, body, single=single)
     headers = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else None
     return JsonResponse(SUCCESS, headers=headers)
 
