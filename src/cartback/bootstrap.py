@@ -68,12 +68,21 @@ class Container:
 
 
 def bootstrap(
-    settings: Settings, *, clock: Clock | None = None, application_name: str = "cartback"
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    application_name: str = "cartback",
+    checkpoints_elsewhere: bool = False,
 ) -> Container:
     """
-    Build the container for a process (`application_name` shows in `pg_stat_activity`).
+    Build the container for a process (`application_name` shows in `pg_stat_activity`;
+    `checkpoints_elsewhere`: this process checkpoints SQLite's log in the background).
     """
-    engine = create_database_engine(settings.database_url, application_name=application_name)
+    engine = create_database_engine(
+        settings.database_url,
+        application_name=application_name,
+        checkpoints_elsewhere=checkpoints_elsewhere,
+    )
     return Container(
         settings=settings,
         engine=engine,

@@ -5,6 +5,7 @@ ten-thousandth, aware times, JSON, booleans and NULLs; and only schema names rea
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -134,3 +135,38 @@ def test_naive_times_are_refused(container: Container, store: CreatedStore) -> N
     # when / then
     with container.engine.begin() as connection, pytest.raises(ValueError, match="naive"):
         BulkWriter(connection).insert(carts, rows)
+
+
+def test_a_background_checkpoint_copies_the_log_into_the_database_file(
+    backend: str, database_url: str, store: CreatedStore
+) -> None:
+    """
+    With automatic checkpoints off (the writer process), committed rows stay in the write-ahead
+    log until `checkpoint_sqlite` copies them into the database file itself.
+    """
+    # given
+    if backend != "sqlite":
+        pytest.skip("a write-ahead-log checkpoint is SQLite's")
+    import sqlite3
+
+    from cartback.store.database import checkpoint_sqlite, create_database_engine
+
+    path = database_url.removeprefix("sqlite:///")
+
+    def rows_in_the_file() -> int:
+        # `immutable` reads the database file alone, ignoring the write-ahead log
+        with contextlib.closing(sqlite3.connect(f"file:{path}?immutable=1", uri=True)) as file:
+            return int(file.execute("SELECT count(*) FROM carts").fetchone()[0])
+
+    engine = create_database_engine(database_url, checkpoints_elsewhere=True)
+    with engine.begin() as connection:
+        BulkWriter(connection).insert(
+            carts, [_cart_row(store.store.id, f"w-{n}") for n in range(200)]
+        )
+    before = rows_in_the_file()
+    # when
+    checkpoint_sqlite(engine)
+    after = rows_in_the_file()
+    engine.dispose()
+    # then
+    assert (0, 200) == (before, after)

@@ -39,6 +39,8 @@ log = structlog.get_logger(__name__)
 MAX_GROUP_REQUESTS = 512
 _WRITER_GONE = (503, "the ingest writer restarted; retry shortly")
 RESPAWN_DELAY_SECONDS = 1.0
+#: How often the writer copies SQLite's log back into the database (see `_checkpoint_loop`).
+CHECKPOINT_INTERVAL_SECONDS = 1.0
 
 
 class IngestWriter(Protocol):
@@ -280,8 +282,12 @@ def writer_main(connection: Connection, settings: Any) -> None:
     from cartback.bootstrap import bootstrap
 
     configure_logging(level=settings.log_level, json_logs=settings.json_logs)
-    container = bootstrap(settings, application_name="cartback-writer")
+    container = bootstrap(settings, application_name="cartback-writer", checkpoints_elsewhere=True)
     committers = 1 if container.is_sqlite else 2
+    if container.is_sqlite:
+        threading.Thread(
+            target=_checkpoint_loop, args=(container,), name="cartback-checkpoint", daemon=True
+        ).start()
     free = threading.Semaphore(committers)
     sending = threading.Lock()
 
@@ -335,3 +341,20 @@ def _answer(container: Any, batch: list[Any]) -> tuple[list[tuple[int, IngestAns
     )
     reply = [(request_id, answer) for (request_id, _), answer in zip(batch, answers, strict=True)]
     return reply, len(batch)
+
+
+def _checkpoint_loop(container: Any) -> None:
+    """
+    Keep SQLite's write-ahead log short from a thread of its own, so that the commits that
+    answer requests never stop to copy it back (they run with automatic checkpoints off).
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    from cartback.store.database import checkpoint_sqlite
+
+    while True:
+        time.sleep(CHECKPOINT_INTERVAL_SECONDS)
+        try:
+            checkpoint_sqlite(container.engine)
+        except DBAPIError as error:
+            log.warning("ingest.writer.checkpoint.failed", error=str(error.orig)[:200])

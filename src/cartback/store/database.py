@@ -50,17 +50,23 @@ def normalise_url(url: str) -> str:
     raise ConfigurationError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
 
 
-def create_database_engine(url: str, *, application_name: str = "cartback") -> Engine:
+def create_database_engine(
+    url: str, *, application_name: str = "cartback", checkpoints_elsewhere: bool = False
+) -> Engine:
     """
     Build the engine for a database URL.
 
     SQLite runs in WAL mode with a busy timeout, foreign keys on, and every transaction taken
     as a writer up front (`BEGIN IMMEDIATE`) so two writers queue instead of deadlocking.
     PostgreSQL runs through psycopg 3 with the process named in `pg_stat_activity`.
+
+    `checkpoints_elsewhere` turns off SQLite's automatic WAL checkpoint on this engine's
+    connections, for a process that runs `checkpoint_sqlite` in the background instead, so
+    commits never pay for copying the log back into the database.
     """
     url = normalise_url(url)
     if is_sqlite(url):
-        return _sqlite_engine(url)
+        return _sqlite_engine(url, checkpoints_elsewhere=checkpoints_elsewhere)
     return create_engine(
         url,
         pool_size=10,
@@ -79,7 +85,7 @@ def create_database_engine(url: str, *, application_name: str = "cartback") -> E
     )
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_engine(url: str, *, checkpoints_elsewhere: bool) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -100,6 +106,8 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if checkpoints_elsewhere:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -108,3 +116,18 @@ def _sqlite_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def checkpoint_sqlite(engine: Engine) -> None:
+    """
+    Copy committed pages from SQLite's write-ahead log back into the database without waiting
+    for readers or blocking writers (a PASSIVE checkpoint). A no-op on PostgreSQL.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    raw = engine.raw_connection()
+    try:
+        # The raw connection is in autocommit (isolation_level None): no BEGIN IMMEDIATE.
+        raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+    finally:
+        raw.close()
