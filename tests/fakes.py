@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from cartback.domain.cart import CartStatus
+from cartback.domain.consent import Channel, ConsentFact, LedgerEntry, LedgerUpdate, Purpose
 from cartback.domain.errors import InvalidInput
 from cartback.domain.identity import ContactRef
 from cartback.domain.ingest import EventOutcome, Inbound
@@ -28,6 +29,7 @@ from cartback.domain.ports import (
     Contact,
     OrderRecord,
     UnitOfWorkFactory,
+    UnmappedEvent,
     Visitor,
     VisitorSeen,
 )
@@ -142,6 +144,8 @@ class FakeDatabase:
     carts: dict[str, CartRecord] = field(default_factory=dict)
     orders: dict[tuple[str, str], OrderRow] = field(default_factory=dict)
     workers: dict[str, WorkerRow] = field(default_factory=dict)
+    consents: list[tuple[str, str, LedgerEntry]] = field(default_factory=list)
+    unmapped: dict[tuple[str, str], UnmappedEvent] = field(default_factory=dict)
     commits: int = 0
 
     def snapshot(self) -> FakeDatabase:
@@ -164,6 +168,8 @@ class FakeDatabase:
             "carts",
             "orders",
             "workers",
+            "consents",
+            "unmapped",
         ):
             setattr(self, name, getattr(other, name))
         self.commits += 1
@@ -577,6 +583,79 @@ class InMemoryOrderRepository:
         return True
 
 
+class InMemoryConsentRepository:
+    """
+    The consent ledger as a list of (store id, contact id, entry), only ever appended to but
+    for the latest entry's confirmation stamp.
+    """
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._db = database
+
+    def current(self, contact_id: str) -> dict[tuple[Channel, Purpose], ConsentFact]:
+        state: dict[tuple[Channel, Purpose], ConsentFact] = {}
+        entries = [e for _, owner, e in self._db.consents if owner == contact_id]
+        for entry in sorted(entries, key=lambda e: (e.claim.occurred_at, not e.claim.granted)):
+            claim = entry.claim
+            state[(claim.channel, claim.purpose)] = ConsentFact(
+                granted=claim.granted,
+                occurred_at=claim.occurred_at,
+                confirmed_at=entry.confirmed_at,
+            )
+        return state
+
+    def record(
+        self, store_id: str, contact_id: str, ledger: LedgerUpdate, *, now: datetime
+    ) -> None:
+        del now
+        for key, confirmed_at in ledger.confirmations.items():
+            mine = [
+                (index, e)
+                for index, (_, owner, e) in enumerate(self._db.consents)
+                if owner == contact_id and (e.claim.channel, e.claim.purpose) == key
+            ]
+            index, latest = max(
+                mine, key=lambda pair: (pair[1].claim.occurred_at, not pair[1].claim.granted)
+            )
+            if latest.confirmed_at < confirmed_at:
+                confirmed = replace(latest, confirmed_at=confirmed_at)
+                self._db.consents[index] = (store_id, contact_id, confirmed)
+        self._db.consents.extend((store_id, contact_id, e) for e in ledger.entries)
+
+
+class InMemoryPrivacyRepository:
+    """
+    Erasure over the in-memory tables.
+    """
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._db = database
+
+    def erase_contact(self, store_id: str, contact_id: str, mentions: Sequence[str]) -> int:
+        self._db.consents = [e for e in self._db.consents if e[1] != contact_id]
+        for key, record in list(self._db.carts.items()):
+            if record.contact_id == contact_id:
+                self._db.carts[key] = replace(record, contact_id=None)
+        self._db.contacts.pop(contact_id, None)
+        doomed = [
+            key
+            for key, row in self._db.events.items()
+            if key[0] == store_id
+            and any(m and m.lower() in json.dumps(row.payload).lower() for m in mentions)
+        ]
+        for key in doomed:
+            del self._db.events[key]
+        return len(doomed)
+
+    def erase_store_data(self, store_id: str) -> int:
+        before = len(self._db.carts) + len(self._db.contacts) + len(self._db.events)
+        self._db.carts = {k: r for k, r in self._db.carts.items() if r.store_id != store_id}
+        self._db.contacts = {k: c for k, c in self._db.contacts.items() if c.store_id != store_id}
+        self._db.events = {k: e for k, e in self._db.events.items() if k[0] != store_id}
+        self._db.consents = [e for e in self._db.consents if e[0] != store_id]
+        return before - len(self._db.carts) - len(self._db.contacts) - len(self._db.events)
+
+
 class InMemoryWorkerRepository:
     """
     Registered workers and their heartbeats.
@@ -611,6 +690,32 @@ class InMemoryWorkerRepository:
         ]
 
 
+class InMemoryUnmappedEventRepository:
+    """
+    Unmapped event names, counted per store and name.
+    """
+
+    def __init__(self, db: FakeDatabase) -> None:
+        self._db = db
+
+    def record(self, store_id: str, counts: Mapping[str, int], *, now: datetime) -> None:
+        check_aware(now, "now")
+        for name, count in counts.items():
+            known = self._db.unmapped.get((store_id, name))
+            self._db.unmapped[(store_id, name)] = UnmappedEvent(
+                name=name,
+                count=count + (known.count if known else 0),
+                first_seen_at=min(now, known.first_seen_at) if known else now,
+                last_seen_at=max(now, known.last_seen_at) if known else now,
+            )
+
+    def list_recent(self, store_id: str, *, limit: int) -> list[UnmappedEvent]:
+        rows = [row for (owner, _), row in self._db.unmapped.items() if owner == store_id]
+        rows.sort(key=lambda row: row.name)
+        rows.sort(key=lambda row: row.last_seen_at, reverse=True)
+        return rows[:limit]
+
+
 class FakeUnitOfWork:
     """
     One transaction on a `FakeDatabase`: it works on a copy, and `commit()` publishes it.
@@ -624,6 +729,9 @@ class FakeUnitOfWork:
     carts: InMemoryCartRepository
     orders: InMemoryOrderRepository
     workers: InMemoryWorkerRepository
+    consents: InMemoryConsentRepository
+    privacy: InMemoryPrivacyRepository
+    unmapped_events: InMemoryUnmappedEventRepository
 
     def __init__(self, database: FakeDatabase, *, read_only: bool = False) -> None:
         self.database = database
@@ -641,6 +749,9 @@ class FakeUnitOfWork:
         self.carts = InMemoryCartRepository(self._working)
         self.orders = InMemoryOrderRepository(self._working)
         self.workers = InMemoryWorkerRepository(self._working)
+        self.consents = InMemoryConsentRepository(self._working)
+        self.privacy = InMemoryPrivacyRepository(self._working)
+        self.unmapped_events = InMemoryUnmappedEventRepository(self._working)
         return self
 
     def __exit__(
@@ -681,6 +792,9 @@ class FakeUnitOfWork:
             self.carts,
             self.orders,
             self.workers,
+            self.unmapped_events,
+            self.consents,
+            self.privacy,
         ):
             repository._db = working
 

@@ -12,14 +12,13 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError
 
+from cartback.commands import register as register_sources
+from cartback.commands._common import cli_errors, fail
 from cartback.domain.durations import format_duration, parse_duration
-from cartback.domain.errors import CartbackError, InvalidInput
 
 app = typer.Typer(
     name="cartback",
@@ -30,19 +29,12 @@ app = typer.Typer(
 )
 store_app = typer.Typer(help="Create, change and show stores.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
+app.add_typer(register_sources(), name="sources")
 
 DatabaseUrl = Annotated[
     str | None,
     typer.Option("--database-url", envvar="CARTBACK_DATABASE_URL", help="SQLAlchemy URL."),
 ]
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    """
-    Print one line on stderr and exit.
-    """
-    typer.echo(f"cartback: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def _settings(database_url: str | None = None) -> Any:
@@ -51,31 +43,6 @@ def _settings(database_url: str | None = None) -> Any:
     if database_url:
         return Settings(database_url=database_url)
     return Settings()
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """
-    Turn every expected failure into one line and a non-zero exit; never a traceback.
-    """
-    try:
-        yield
-    except typer.Exit:
-        raise
-    except InvalidInput as error:
-        details = "; ".join(f"{e.path}: {e.message}" for e in error.errors)
-        fail(f"{error.detail}{': ' + details if details else ''}", 2)
-    except CartbackError as error:
-        fail(error.detail)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        fail(f"invalid configuration{' ' + where if where else ''}: {first['msg']}", 2)
-    except DBAPIError as error:
-        reason = str(error.orig or error).strip().splitlines()[0]
-        fail(f"the database is unavailable: {reason}")
-    except OSError as error:
-        fail(str(error))
 
 
 def _container(database_url: str | None, name: str) -> Any:
@@ -115,7 +82,7 @@ def _migrated(database_url: str | None) -> Iterator[Any]:
     """
     from cartback.store.migrate import ensure_migrated
 
-    with _errors():
+    with cli_errors():
         container = _container(database_url, "cartback-cli")
         try:
             ensure_migrated(container.engine)
@@ -131,7 +98,7 @@ def migrate(database_url: DatabaseUrl = None) -> None:
     """
     from cartback.store.migrate import current_revision, head_revision, upgrade
 
-    with _errors():
+    with cli_errors():
         container = _container(database_url, "cartback-migrate")
         before = current_revision(container.engine)
         upgrade(container.engine)
@@ -166,7 +133,7 @@ def serve(
     from cartback.api.app import create_app
     from cartback.store.migrate import ensure_migrated
 
-    with _errors():
+    with cli_errors():
         container = _container(database_url, "cartback-serve")
         # The committer thread gives up the GIL inside every database call; at the default
         # 5 ms switch interval it then waits behind the HTTP thread for up to 5 ms per call.
@@ -286,7 +253,7 @@ def worker(
     from cartback.engine.worker import run_workers
     from cartback.store.migrate import ensure_migrated
 
-    with _errors():
+    with cli_errors():
         container = _container(database_url, "cartback-worker")
         ensure_migrated(container.engine)
         if container.is_sqlite and concurrency > 1:
@@ -391,13 +358,26 @@ def store_update(
     country: Annotated[str | None, typer.Option()] = None,
     abandon_after: Annotated[str | None, typer.Option()] = None,
     recovery_window: Annotated[str | None, typer.Option()] = None,
+    webhook_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CARTBACK_WEBHOOK_SECRET",
+            help="Add a secret platforms sign webhooks with (e.g. the Shopify app's secret); "
+            "earlier ones keep working, for rotation.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
     """
     Change a store's settings; a new --abandon-after reschedules its active carts.
     """
-    from cartback.services.stores import StoreSettings, update_store
+    from cartback.services.stores import (
+        StoreSettings,
+        add_webhook_secret,
+        get_store,
+        update_store,
+    )
 
     settings = _store_settings(
         name=name,
@@ -409,15 +389,25 @@ def store_update(
         abandon_after=abandon_after,
         recovery_window=recovery_window,
     )
-    if settings == StoreSettings():
+    if settings == StoreSettings() and webhook_secret is None:
         fail("nothing to change; pass at least one option (see --help)", 2)
     with _migrated(database_url) as container:
-        store = update_store(
-            uow=container.uow_factory(),
-            clock=container.clock,
-            store_id=store_id,
-            settings=settings,
-        )
+        if webhook_secret is not None:
+            add_webhook_secret(
+                uow=container.uow_factory(),
+                clock=container.clock,
+                box=container.box,
+                store_id=store_id,
+                secret=webhook_secret,
+            )
+        if settings != StoreSettings():
+            update_store(
+                uow=container.uow_factory(),
+                clock=container.clock,
+                store_id=store_id,
+                settings=settings,
+            )
+        store = get_store(uow=container.uow_factory(read_only=True), store_id=store_id)
     _print_store(store, as_json)
 
 

@@ -23,6 +23,7 @@ from cartback.domain.events import (
     ItemAdded,
     ItemRemoved,
     LineItem,
+    OrderChanged,
     OrderPlaced,
     PaymentFailed,
     ProductViewed,
@@ -566,3 +567,56 @@ def test_a_new_cart_of_a_visitor_known_as_storebot_is_flagged(
     # then
     cart = only_cart(database, shop).cart
     assert (True, None) == (cart.is_bot, cart.check_at)
+
+
+def test_orders_naming_nobody_each_get_a_cart_of_their_own(
+    send: Send,
+    track: Callable[..., Inbound],
+    at: Callable[[float], datetime],
+    database: FakeDatabase,
+    shop: Store,
+) -> None:
+    """
+    Two server-side orders with no cart, checkout, visitor or contact never share a cart.
+    """
+    # given
+    first = track(
+        OrderPlaced(occurred_at=at(1), order_id="o-1"),
+        cart_key=None,
+        anonymous_id=None,
+        order_key="o-1",
+        claims=IdentityClaims(user_id=None),
+    )
+    second = track(
+        OrderPlaced(occurred_at=at(2), order_id="o-2"),
+        cart_key=None,
+        anonymous_id=None,
+        order_key="o-2",
+        claims=IdentityClaims(user_id=None),
+    )
+    # when
+    send(first, second)
+    # then
+    assert ["o-1", "o-2"] == sorted(r.cart.order_id or "" for r in carts_of(database, shop))
+
+
+def test_a_cancellation_before_its_order_leaves_the_order_cancelled(
+    send: Send,
+    track: Callable[..., Inbound],
+    at: Callable[[float], datetime],
+    database: FakeDatabase,
+    shop: Store,
+) -> None:
+    """
+    Webhooks come in any order: a cancellation first, then the placement, ends cancelled.
+    """
+    # given
+    cancelled = track(
+        OrderChanged(occurred_at=at(5), order_id="o-9", change="cancelled"), order_key="o-9"
+    )
+    placed = track(OrderPlaced(occurred_at=at(1), order_id="o-9"), order_key="o-9")
+    # when
+    send(cancelled)
+    send(placed)
+    # then
+    assert "cancelled" == database.orders[(shop.id, "o-9")].order.status

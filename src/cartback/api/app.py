@@ -17,8 +17,9 @@ from cartback.api.auth import Authenticator
 from cartback.api.errors import install_error_handlers
 from cartback.api.ratelimit import RateLimiter
 from cartback.api.responses import JsonResponse
-from cartback.api.routes import carts, ingest, ops
+from cartback.api.routes import carts, ingest, ops, sources, static, webhooks
 from cartback.api.state import AppState
+from cartback.api.webhook_targets import WebhookTargets
 from cartback.api.writers import IngestWriter, ProcessWriter, ThreadWriter
 from cartback.bootstrap import Container
 from cartback.engine.clock import SystemClock
@@ -53,6 +54,38 @@ class RequestContext:
             structlog.contextvars.unbind_contextvars("request_id")
 
 
+class BrowserErrorsReadable:
+    """
+    Lets the storefront snippet read `/v1/t` refusals (400, 401, 429, 503) instead of seeing
+    opaque CORS failures it would retry: refusals echo the Origin. A 403 (an origin the store
+    does not own) stays opaque to that origin; accepted requests get their CORS headers from
+    the route, only for the store's own domains.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") != "/v1/t":
+            await self.app(scope, receive, send)
+            return
+        origin = dict(scope.get("headers") or []).get(b"origin")
+
+        async def send_readable(message: Message) -> None:
+            if message["type"] == "http.response.start" and origin and _readable(message["status"]):
+                headers = message.setdefault("headers", [])
+                if not any(name.lower() == b"access-control-allow-origin" for name, _ in headers):
+                    headers.append((b"access-control-allow-origin", origin))
+                    headers.append((b"vary", b"Origin"))
+            await send(message)
+
+        await self.app(scope, receive, send_readable)
+
+
+def _readable(status: int) -> bool:
+    return status >= 400 and status != 403
+
+
 def create_app(container: Container, *, bench_routes: bool = False) -> FastAPI:
     """
     The HTTP API for a container. `bench_routes` adds the no-op baseline the ingestion
@@ -81,10 +114,14 @@ def create_app(container: Container, *, bench_routes: bool = False) -> FastAPI:
         writer=writer,
         server_limiter=RateLimiter(rate=settings.ingest_rate, burst=settings.ingest_burst),
         public_limiter=RateLimiter(rate=settings.public_rate, burst=settings.public_burst),
+        webhook_targets=WebhookTargets(container.uow_factory, container.box),
     )
     install_error_handlers(app)
     app.include_router(ingest.router)
     app.include_router(carts.router)
+    app.include_router(webhooks.router)
+    app.include_router(sources.router)
+    app.include_router(static.router)
     app.include_router(ops.router)
     if bench_routes:
 
@@ -92,6 +129,7 @@ def create_app(container: Container, *, bench_routes: bool = False) -> FastAPI:
         async def noop() -> JsonResponse:
             return JsonResponse(ingest.SUCCESS)
 
+    app.add_middleware(BrowserErrorsReadable)
     app.add_middleware(RequestContext)
     return app
 

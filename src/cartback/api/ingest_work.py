@@ -21,6 +21,8 @@ from cartback.domain.ingest import EventOutcome, Inbound, IngestReport
 from cartback.domain.ports import UnitOfWorkFactory
 from cartback.domain.time import Clock
 from cartback.services.ingest import ingest
+from cartback.sources._webhooks import Delivery
+from cartback.sources.registry import webhook_sources
 from cartback.sources.segment import (
     MAX_EVENT_BYTES,
     ParseContext,
@@ -45,11 +47,16 @@ class IngestRequest:
 
     store_id: str
     body: bytes
-    single: bool
+    single: bool = False
     single_type: str | None = None
     now: datetime
     default_region: str | None = None
     user_agent: str | None = None
+    source: str = "segment"
+    headers: dict[str, str] = field(default_factory=dict)
+    currency: str = "USD"
+    #: The store's event aliases (`services.sources.event_aliases`).
+    aliases: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -117,6 +124,8 @@ def answer_requests(
 
 
 def _parse(request: IngestRequest) -> _Parsed:
+    if request.source != "segment":
+        return _parse_webhook(request)
     document = orjson.loads(request.body)
     if request.single:
         documents = [{**document, "type": request.single_type} if request.single_type else document]
@@ -130,6 +139,7 @@ def _parse(request: IngestRequest) -> _Parsed:
         user_agent=request.user_agent,
         batch_context=shared if isinstance(shared, dict) else None,
         batch_sent_at=batch_sent_at(envelope.get("sentAt")),
+        aliases=request.aliases,
     )
     result = parse_messages(
         documents,
@@ -139,6 +149,23 @@ def _parse(request: IngestRequest) -> _Parsed:
     )
     return _Parsed(
         request=request, messages=result.messages, errors=result.errors, total=len(documents)
+    )
+
+
+def _parse_webhook(request: IngestRequest) -> _Parsed:
+    delivery = Delivery(
+        platform=request.source,
+        store_id=request.store_id,
+        body=request.body,
+        headers=request.headers,
+        received_at=request.now,
+        default_region=request.default_region,
+        currency=request.currency,
+    )
+    result = webhook_sources()[request.source].parse(delivery)
+    total = len(result.messages) + len({e.index for e in result.errors})
+    return _Parsed(
+        request=request, messages=result.messages, errors=result.errors, total=max(total, 1)
     )
 
 

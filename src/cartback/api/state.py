@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from cartback.api.auth import Authenticator
 from cartback.api.ratelimit import RateLimiter
+from cartback.api.webhook_targets import WebhookTargets
 from cartback.api.writers import IngestWriter
 from cartback.bootstrap import Container
 
@@ -25,6 +26,7 @@ class AppState:
     writer: IngestWriter
     server_limiter: RateLimiter
     public_limiter: RateLimiter
+    webhook_targets: WebhookTargets
 
 
 def app_state(request: Request) -> AppState:

@@ -10,6 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from cartback.domain.consent import ConsentClaim
 from cartback.domain.events import CartEvent, IdentityClaims
 from cartback.domain.time import check_aware
 
@@ -33,7 +34,8 @@ class Inbound:
     One message ready to ingest.
 
     `event` is None for messages the cart model does not use (they are stored and ignored);
-    `claims` carries identity (identify calls, or traits a track call repeats).
+    `claims` carries identity (identify calls, or traits a track call repeats); `consents` are
+    grants or withdrawals for the identified person (a platform's marketing checkboxes).
     """
 
     source: str
@@ -48,6 +50,7 @@ class Inbound:
     event: CartEvent | None = None
     claims: IdentityClaims | None = None
     user_agent: str | None = None
+    consents: tuple[ConsentClaim, ...] = ()
     payload: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

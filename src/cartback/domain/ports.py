@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from cartback.domain.cart import Cart
+from cartback.domain.consent import Channel, ConsentFact, LedgerUpdate, Purpose
 from cartback.domain.identity import ContactRef
 from cartback.domain.ingest import EventOutcome, Inbound
 from cartback.domain.stores import KeyKind, Store
@@ -207,6 +208,27 @@ class OrderRepository(Protocol):
     def set_status(self, store_id: str, order_key: str, status: str, *, now: datetime) -> bool: ...
 
 
+class ConsentRepository(Protocol):
+    """
+    The append-only consent ledger: entries never change, except the stamp of the latest
+    time a source repeated the latest one.
+    """
+
+    def current(self, contact_id: str) -> dict[tuple[Channel, Purpose], ConsentFact]: ...
+    def record(
+        self, store_id: str, contact_id: str, ledger: LedgerUpdate, *, now: datetime
+    ) -> None: ...
+
+
+class PrivacyRepository(Protocol):
+    """
+    Erasure: a person's data everywhere, or a whole shop's.
+    """
+
+    def erase_contact(self, store_id: str, contact_id: str, mentions: Sequence[str]) -> int: ...
+    def erase_store_data(self, store_id: str) -> int: ...
+
+
 class WorkerRepository(Protocol):
     """
     The registry of running workers and their heartbeats.
@@ -218,6 +240,31 @@ class WorkerRepository(Protocol):
     def heartbeat(self, worker_id: str, *, now: datetime) -> None: ...
     def stop(self, worker_id: str, *, now: datetime) -> None: ...
     def alive(self, *, since: datetime) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UnmappedEvent:
+    """
+    A track event name that nothing translates, and how often and when it arrived.
+    """
+
+    name: str
+    count: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+    def __post_init__(self) -> None:
+        check_aware(self.first_seen_at, "first_seen_at")
+        check_aware(self.last_seen_at, "last_seen_at")
+
+
+class UnmappedEventRepository(Protocol):
+    """
+    Counts of unmapped event names, one row per store and name.
+    """
+
+    def record(self, store_id: str, counts: Mapping[str, int], *, now: datetime) -> None: ...
+    def list_recent(self, store_id: str, *, limit: int) -> list[UnmappedEvent]: ...
 
 
 class UnitOfWork(Protocol):
@@ -239,6 +286,12 @@ class UnitOfWork(Protocol):
     def orders(self) -> OrderRepository: ...
     @property
     def workers(self) -> WorkerRepository: ...
+    @property
+    def consents(self) -> ConsentRepository: ...
+    @property
+    def privacy(self) -> PrivacyRepository: ...
+    @property
+    def unmapped_events(self) -> UnmappedEventRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

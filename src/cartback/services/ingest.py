@@ -12,6 +12,7 @@ from datetime import datetime
 import structlog
 
 from cartback.domain.cart import Outcome, apply_event, new_cart
+from cartback.domain.consent import ConsentClaim, changes
 from cartback.domain.errors import NotFound
 from cartback.domain.events import CartEvent, IdentityClaims, OrderChanged, OrderPlaced
 from cartback.domain.identity import is_bot_email, is_bot_user_agent, resolve_identity
@@ -20,6 +21,7 @@ from cartback.domain.ports import CartRecord, OrderRecord, UnitOfWork, Visitor, 
 from cartback.domain.stores import Store
 from cartback.domain.time import Clock
 from cartback.kit.ids import new_id
+from cartback.services.sources import unmapped_names
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +62,7 @@ def ingest(
         for message in todo:
             outcomes[message.message_id] = batch.apply(message)
         batch.flush()
+        uow.unmapped_events.record(store.id, unmapped_names(todo), now=now)
         # Raw rows are written as applied; only the exceptions need a second write.
         exceptions = [m for m in todo if outcomes[m.message_id] is not EventOutcome.APPLIED]
         for source in {m.source for m in exceptions}:
@@ -93,6 +96,7 @@ class _Batch:
     implicit: dict[str, str] = field(default_factory=dict)
     orders: dict[str, OrderRecord] = field(default_factory=dict)
     known_missing: set[str] = field(default_factory=set)
+    consents: dict[str, list[ConsentClaim]] = field(default_factory=dict)
 
     def load_visitors(self, messages: Sequence[Inbound]) -> None:
         seen: dict[str, VisitorSeen] = {}
@@ -120,6 +124,8 @@ class _Batch:
     def apply(self, message: Inbound) -> EventOutcome:
         visitor = self.visitors.get(message.anonymous_id) if message.anonymous_id else None
         contact_id = self._identify(message, visitor)
+        if message.consents and contact_id is not None:
+            self.consents.setdefault(contact_id, []).extend(message.consents)
         if message.event is None:
             return EventOutcome.APPLIED if message.claims else EventOutcome.IGNORED
         if isinstance(message.event, OrderChanged):
@@ -147,6 +153,10 @@ class _Batch:
         self.uow.carts.update(updated, now=self.now)
         for order in self.orders.values():
             self.uow.orders.upsert(order, now=self.now)
+        for contact_id, claims in self.consents.items():
+            update = changes(self.uow.consents.current(contact_id), claims)
+            if not update.is_empty:
+                self.uow.consents.record(self.store.id, contact_id, update, now=self.now)
 
     def _identify(self, message: Inbound, visitor: Visitor | None) -> str | None:
         claims = message.claims
@@ -250,6 +260,8 @@ class _Batch:
         return found.cart.key if found else None
 
     def _implicit_key(self, visitor: Visitor | None, contact_id: str | None) -> str:
+        if visitor is None and contact_id is None:
+            return new_id("auto")  # nobody to share a cart with: a cart of its own
         owner = f"v:{visitor.id}" if visitor else f"c:{contact_id}"
         if owner in self.implicit and not self.carts[self.implicit[owner]].cart.is_ordered:
             return self.implicit[owner]
@@ -308,7 +320,23 @@ class _Batch:
         found = self.uow.orders.set_status(
             self.store.id, message.order_key, event.change, now=self.now
         )
-        return EventOutcome.APPLIED if found else EventOutcome.IGNORED
+        if not found:
+            # The cancellation came before the order (webhooks arrive in any order): record
+            # the order as cancelled; its placement, when it arrives, fills in the rest.
+            self.uow.orders.upsert(
+                OrderRecord(
+                    store_id=self.store.id,
+                    order_key=message.order_key,
+                    cart_id=None,
+                    contact_id=None,
+                    status=event.change,
+                    total=None,
+                    currency=event.currency or self.store.currency,
+                    placed_at=event.occurred_at,
+                ),
+                now=self.now,
+            )
+        return EventOutcome.APPLIED
 
 
 def _is_bot(message: Inbound) -> bool:

@@ -277,3 +277,39 @@ _CHECKS: dict[str, Callable[[Any], object]] = {
     "abandon_after": _abandon_after,
     "recovery_window": _recovery_window,
 }
+
+
+def webhook_target(*, uow: UnitOfWork, store_id: str) -> tuple[Store, list[str]] | None:
+    """
+    A store and its sealed webhook secrets (newest first), or None for an unknown store.
+    """
+    with uow:
+        store = uow.stores.get(store_id)
+        sealed = uow.stores.webhook_secrets(store_id) if store else []
+    return (store, sealed) if store else None
+
+
+def add_webhook_secret(
+    *, uow: UnitOfWork, clock: Clock, box: SecretBox, store_id: str, secret: str
+) -> None:
+    """
+    Add a signing secret (a platform's app secret); older ones keep verifying, for rotation.
+
+    Raises:
+        NotFound: no such store.
+        InvalidInput: the secret is empty or absurdly long.
+    """
+    value = secret.strip()
+    if not 1 <= len(value) <= 500:
+        raise InvalidInput(
+            "invalid webhook secret",
+            errors=[FieldError(path="webhook_secret", message="must be 1 to 500 characters")],
+        )
+    with uow:
+        if uow.stores.get(store_id) is None:
+            raise NotFound(f"no store {store_id!r}")
+        uow.stores.add_webhook_secret(
+            store_id=store_id, sealed=box.seal(value), created_at=clock.now()
+        )
+        uow.commit()
+    log.info("store.webhook_secret.added", store_id=store_id)

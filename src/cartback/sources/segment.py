@@ -9,7 +9,7 @@ ignored by the engine.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
@@ -134,6 +134,8 @@ class ParseContext:
     batch_context: dict[str, Any] | None = None
     batch_sent_at: datetime | None = None
     source: str = SOURCE
+    #: The store's own event names for Cartback's, both as `event_key` gives them.
+    aliases: Mapping[str, str] = field(default_factory=dict)
 
 
 def parse_messages(
@@ -245,7 +247,7 @@ def _translate(document: dict[str, Any], context: ParseContext) -> Inbound:
     occurred_at = _occurred_at(message, context)
     merged_context = {**(context.batch_context or {}), **(message.context or {})}
     claims = _claims(message, merged_context, context)
-    event, props = _event(message, occurred_at)
+    event, props = _event(message, occurred_at, context.aliases)
     user_agent = merged_context.get("userAgent")
     return Inbound(
         source=context.source,
@@ -340,10 +342,13 @@ def _normalised(value: Any, normalise: Callable[[str], str], strict: bool, path:
         return None  # an identify call is where identity is asserted; elsewhere it is a hint
 
 
-def _event(message: MessageIn, at: datetime) -> tuple[CartEvent | None, PropertiesIn | None]:
+def _event(
+    message: MessageIn, at: datetime, aliases: Mapping[str, str]
+) -> tuple[CartEvent | None, PropertiesIn | None]:
     if message.type != "track" or not message.event:
         return None, None
-    translate = _TRANSLATORS.get(_event_key(message.event))
+    key = event_key(message.event)
+    translate = _TRANSLATORS.get(aliases.get(key, key))
     if translate is None:
         # Unknown events are stored and ignored, so their properties need not fit the
         # e-commerce shape (a `price: "free"` must not get a `Signed Up` refused).
@@ -358,8 +363,25 @@ def _event(message: MessageIn, at: datetime) -> tuple[CartEvent | None, Properti
         raise _Invalid([FieldError(path="properties", message=str(error))]) from None
 
 
-def _event_key(name: str) -> str:
+def event_key(name: str) -> str:
+    """
+    An event name as it is matched: case, underscores and spacing do not count.
+    """
     return " ".join(name.replace("_", " ").lower().split())
+
+
+def alias_target(name: str) -> str:
+    """
+    The Cartback event an alias may point to, as `event_key` gives it.
+
+    Raises:
+        ValueError: the name is not one the cart model understands.
+    """
+    key = event_key(name)
+    if key not in _TRANSLATORS:
+        known = ", ".join(sorted(n.title() for n in _TRANSLATORS))
+        raise ValueError(f"{name!r} is not an event Cartback understands ({known})")
+    return key
 
 
 def _line(product: ProductIn, *, default_quantity: int = 1) -> LineItem:

@@ -9,9 +9,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Text, bindparam, cast, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from cartback.domain.consent import Channel, ConsentFact, LedgerUpdate, Purpose
 from cartback.domain.identity import ContactRef
 from cartback.domain.ingest import EventOutcome, Inbound
 from cartback.domain.ports import Contact, OrderRecord, Visitor, VisitorSeen
@@ -20,6 +21,8 @@ from cartback.kit.ids import new_id
 from cartback.store._bulk import BulkWriter, member_of
 from cartback.store.tables import (
     api_keys,
+    carts,
+    consent_ledger,
     contacts,
     orders,
     raw_events,
@@ -401,6 +404,144 @@ class SqlOrderRepository:
             .values(status=status, updated_at=now)
         )
         return bool(result.rowcount)
+
+
+class SqlConsentRepository:
+    """
+    The consent ledger: rows are only ever added.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def current(self, contact_id: str) -> dict[tuple[Channel, Purpose], ConsentFact]:
+        rows = self._db.execute(
+            select(
+                consent_ledger.c.channel,
+                consent_ledger.c.purpose,
+                consent_ledger.c.granted,
+                consent_ledger.c.occurred_at,
+                consent_ledger.c.confirmed_at,
+            )
+            .where(consent_ledger.c.contact_id == contact_id)
+            # At the same instant a withdrawal outranks a grant, as in `changes`.
+            .order_by(
+                consent_ledger.c.occurred_at, consent_ledger.c.granted.desc(), consent_ledger.c.id
+            )
+        )
+        state: dict[tuple[Channel, Purpose], ConsentFact] = {}
+        for row in rows:  # later entries override earlier ones
+            state[(Channel(row.channel), Purpose(row.purpose))] = ConsentFact(
+                granted=bool(row.granted),
+                occurred_at=row.occurred_at,
+                confirmed_at=row.confirmed_at,
+            )
+        return state
+
+    def record(
+        self, store_id: str, contact_id: str, ledger: LedgerUpdate, *, now: datetime
+    ) -> None:
+        for (channel, purpose), confirmed_at in ledger.confirmations.items():
+            latest = (
+                select(consent_ledger.c.id)
+                .where(
+                    consent_ledger.c.contact_id == contact_id,
+                    consent_ledger.c.channel == channel.value,
+                    consent_ledger.c.purpose == purpose.value,
+                )
+                .order_by(
+                    consent_ledger.c.occurred_at.desc(),
+                    consent_ledger.c.granted,
+                    consent_ledger.c.id.desc(),
+                )
+                .limit(1)
+                .scalar_subquery()
+            )
+            self._db.execute(
+                update(consent_ledger)
+                .where(consent_ledger.c.id == latest, consent_ledger.c.confirmed_at < confirmed_at)
+                .values(confirmed_at=confirmed_at)
+            )
+        if not ledger.entries:
+            return
+        self._db.execute(
+            insert(consent_ledger),
+            [
+                {
+                    "store_id": store_id,
+                    "contact_id": contact_id,
+                    "channel": c.channel.value,
+                    "purpose": c.purpose.value,
+                    "granted": c.granted,
+                    "text": c.text,
+                    "source": c.source[:40],
+                    "client_ip": c.client_ip,
+                    "user_agent": (c.user_agent or None) and c.user_agent[:500],
+                    "occurred_at": c.occurred_at,
+                    "recorded_at": now,
+                    "confirmed_at": entry.confirmed_at,
+                }
+                for entry in ledger.entries
+                for c in (entry.claim,)
+            ],
+        )
+
+
+class SqlPrivacyRepository:
+    """
+    Erasure across tables. Foreign keys do the rest: the consent ledger goes with the contact,
+    carts, visitors and orders lose the link.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def erase_contact(self, store_id: str, contact_id: str, mentions: Sequence[str]) -> int:
+        """
+        Delete the contact and every raw event whose payload mentions one of its identifiers;
+        returns the raw events deleted.
+        """
+        self._db.execute(delete(consent_ledger).where(consent_ledger.c.contact_id == contact_id))
+        self._db.execute(
+            update(carts).where(carts.c.contact_id == contact_id).values(contact_id=None)
+        )
+        self._db.execute(
+            update(visitors).where(visitors.c.contact_id == contact_id).values(contact_id=None)
+        )
+        self._db.execute(
+            update(orders).where(orders.c.contact_id == contact_id).values(contact_id=None)
+        )
+        self._db.execute(delete(contacts).where(contacts.c.id == contact_id))
+        erased = 0
+        text = func.lower(cast(raw_events.c.payload, Text))
+        for needle in sorted({m.lower() for m in mentions if m}):
+            # The payload is JSON text on both databases; an identifier appears in it as the
+            # source wrote it (emails in any case), so the match ignores case. Emails and phone
+            # numbers are distinctive anywhere; an account id only as a whole JSON value.
+            if "@" in needle or needle.startswith("+"):
+                found = text.contains(needle, autoescape=True)
+            else:
+                found = or_(
+                    *(
+                        text.contains(form, autoescape=True)
+                        for form in (f'"{needle}"', f":{needle},", f":{needle}}}")
+                    )
+                )
+            result = self._db.execute(
+                delete(raw_events).where(raw_events.c.store_id == store_id, found)
+            )
+            erased += result.rowcount or 0
+        return erased
+
+    def erase_store_data(self, store_id: str) -> int:
+        """
+        Delete everything a store collected (the store and its keys stay); returns rows deleted.
+        """
+        erased = 0
+        for table in (consent_ledger, orders, carts, visitors, contacts, raw_events):
+            result = self._db.execute(delete(table).where(table.c.store_id == store_id))
+            erased += result.rowcount or 0
+        return erased
 
 
 class SqlWorkerRepository:

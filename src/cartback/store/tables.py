@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -243,6 +245,9 @@ consent_ledger = Table(
     Column("user_agent", String(500)),
     Column("occurred_at", UTCDateTime, nullable=False),
     Column("recorded_at", UTCDateTime, nullable=False),
+    # The latest time a source repeated this entry (a later checkout with the same flag):
+    # a late-delivered older claim is judged against it, not against `occurred_at`.
+    Column("confirmed_at", UTCDateTime, nullable=False),
     Index(None, "contact_id", "channel", "purpose", "occurred_at"),
 )
 
@@ -257,4 +262,18 @@ workers = Table(
     Column("heartbeat_at", UTCDateTime, nullable=False),
     Column("stopped_at", UTCDateTime),
     Index(None, "heartbeat_at"),
+)
+
+# Track event names that no translator maps, counted per store and name, so a misspelt
+# storefront event shows up the day it first arrives (`GET /v1/sources/unmapped`).
+unmapped_events = Table(
+    "unmapped_events",
+    metadata,
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("store_id", "name"),
+    CheckConstraint("count > 0", name="count_positive"),
 )

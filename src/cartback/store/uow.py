@@ -11,13 +11,16 @@ from sqlalchemy import Connection, Engine
 
 from cartback.store.carts import SqlCartRepository
 from cartback.store.repositories import (
+    SqlConsentRepository,
     SqlContactRepository,
     SqlEventRepository,
     SqlOrderRepository,
+    SqlPrivacyRepository,
     SqlStoreRepository,
     SqlVisitorRepository,
     SqlWorkerRepository,
 )
+from cartback.store.unmapped import SqlUnmappedEventRepository
 
 
 class SqlUnitOfWork:
@@ -32,6 +35,9 @@ class SqlUnitOfWork:
     carts: SqlCartRepository
     orders: SqlOrderRepository
     workers: SqlWorkerRepository
+    consents: SqlConsentRepository
+    privacy: SqlPrivacyRepository
+    unmapped_events: SqlUnmappedEventRepository
 
     def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self._engine = engine
@@ -51,6 +57,9 @@ class SqlUnitOfWork:
         self.carts = SqlCartRepository(connection)
         self.orders = SqlOrderRepository(connection)
         self.workers = SqlWorkerRepository(connection)
+        self.consents = SqlConsentRepository(connection)
+        self.privacy = SqlPrivacyRepository(connection)
+        self.unmapped_events = SqlUnmappedEventRepository(connection)
         return self
 
     def __exit__(

@@ -25,6 +25,7 @@ from cartback.domain.errors import (
     ServiceUnavailable,
 )
 from cartback.domain.stores import KeyKind, Principal
+from cartback.services.sources import event_aliases
 from cartback.sources._body import decompress, parse_json
 from cartback.sources.segment import (
     MAX_BATCH_MESSAGES,
@@ -93,21 +94,22 @@ def _body_doc(schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _read_body(request: Request) -> bytes:
+async def read_body(request: Request, *, limit: int = MAX_REQUEST_BYTES) -> bytes:
+    """
+    The request body, decompressed, refused past `limit` bytes before it is all read.
+    """
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
-        raise PayloadTooLarge(f"the request body is larger than {MAX_REQUEST_BYTES // 1024} KB")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the request body is larger than {limit // 1024} KB")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_REQUEST_BYTES:
-            raise PayloadTooLarge(f"the request body is larger than {MAX_REQUEST_BYTES // 1024} KB")
+        if size > limit:
+            raise PayloadTooLarge(f"the request body is larger than {limit // 1024} KB")
         chunks.append(chunk)
     raw = b"".join(chunks)
-    return decompress(
-        raw, encoding=request.headers.get("content-encoding"), limit=MAX_REQUEST_BYTES
-    )
+    return decompress(raw, encoding=request.headers.get("content-encoding"), limit=limit)
 
 
 async def _principal(state: AppState, request: Request, document: Any) -> Principal:
@@ -153,6 +155,7 @@ async def _ingest(
         now=container.clock.now(),
         default_region=principal.store.country,
         user_agent=request.headers.get("user-agent") if principal.kind is KeyKind.PUBLIC else None,
+        aliases=event_aliases(principal.store),
     )
     answer = await state.writer.submit(work)
     if answer.failure is not None:
@@ -191,7 +194,7 @@ async def post_batch(request: Request) -> JsonResponse:
     even when others are invalid; the 400 answer lists the invalid ones by index and field.
     """
     state = app_state(request)
-    body = await _read_body(request)
+    body = await read_body(request)
     document = parse_json(body)
     principal = require_server_key(await _principal(state, request, document))
     _limit(state, principal, request)
@@ -202,7 +205,7 @@ async def post_batch(request: Request) -> JsonResponse:
 
 async def _single(request: Request, kind: str) -> JsonResponse:
     state = app_state(request)
-    body = await _read_body(request)
+    body = await read_body(request)
     document = parse_json(body)
     principal = require_server_key(await _principal(state, request, document))
     _limit(state, principal, request)
@@ -256,7 +259,7 @@ async def post_browser_events(request: Request) -> JsonResponse:
     Sent as `text/plain` by `sendBeacon`, so it needs no CORS preflight.
     """
     state = app_state(request)
-    body = await _read_body(request)
+    body = await read_body(request)
     document = parse_json(body)
     principal = await _principal(state, request, document)
     origin = _allowed_origin(request, principal)
