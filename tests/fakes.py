@@ -13,13 +13,20 @@ import base64
 import copy
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from cartback.domain.cart import CartStatus
-from cartback.domain.consent import Channel, ConsentFact, LedgerEntry, LedgerUpdate, Purpose
+from cartback.domain.consent import (
+    Channel,
+    ConsentFact,
+    LedgerEntry,
+    LedgerUpdate,
+    Purpose,
+    erased_address,
+)
 from cartback.domain.errors import InvalidInput
 from cartback.domain.identity import ContactRef
 from cartback.domain.ingest import EventOutcome, Inbound
@@ -27,7 +34,11 @@ from cartback.domain.ports import (
     CartPage,
     CartRecord,
     Contact,
+    InboundMessage,
     OrderRecord,
+    PersonalData,
+    SmsConfirmation,
+    Suppression,
     UnitOfWorkFactory,
     UnmappedEvent,
     Visitor,
@@ -86,6 +97,8 @@ class RawEventRow:
     received_at: datetime
     outcome: EventOutcome
     payload: dict[str, Any]
+    anonymous_id: str | None = None
+    user_id: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -102,6 +115,7 @@ class VisitorRow:
     is_bot: bool
     first_seen_at: datetime
     last_seen_at: datetime
+    ads_opt_out_at: datetime | None = None
 
 
 @dataclass(kw_only=True)
@@ -146,6 +160,9 @@ class FakeDatabase:
     workers: dict[str, WorkerRow] = field(default_factory=dict)
     consents: list[tuple[str, str, LedgerEntry]] = field(default_factory=list)
     unmapped: dict[tuple[str, str], UnmappedEvent] = field(default_factory=dict)
+    suppressions: list[Suppression] = field(default_factory=list)
+    inbound: dict[tuple[str, str], InboundMessage] = field(default_factory=dict)
+    confirmations: list[SmsConfirmation] = field(default_factory=list)
     commits: int = 0
 
     def snapshot(self) -> FakeDatabase:
@@ -170,6 +187,9 @@ class FakeDatabase:
             "workers",
             "consents",
             "unmapped",
+            "suppressions",
+            "inbound",
+            "confirmations",
         ):
             setattr(self, name, getattr(other, name))
         self.commits += 1
@@ -259,6 +279,8 @@ class InMemoryEventRepository:
                 received_at=received_at,
                 outcome=EventOutcome.APPLIED,
                 payload=dict(event.payload),
+                anonymous_id=event.anonymous_id,
+                user_id=event.user_id,
             )
             fresh.add(event.message_id)
         return fresh
@@ -310,6 +332,13 @@ class InMemoryVisitorRepository:
         row = self._db.visitors.get(visitor_id)
         if row is not None:
             row.contact_id = contact_id
+
+    def mark_ads_opt_out(self, visitor_ids: Sequence[str], *, at: datetime) -> None:
+        check_aware(at, "at")
+        for visitor_id in visitor_ids:
+            row = self._db.visitors.get(visitor_id)
+            if row is not None and row.ads_opt_out_at is None:
+                row.ads_opt_out_at = at
 
     def _find(self, store_id: str, anonymous_id: str) -> VisitorRow | None:
         return next(
@@ -380,6 +409,12 @@ class InMemoryContactRepository:
     def get(self, store_id: str, contact_id: str) -> Contact | None:
         contact = self._db.contacts.get(contact_id)
         return contact if contact is not None and contact.store_id == store_id else None
+
+    def mark_ads_opt_out(self, contact_id: str, *, at: datetime) -> None:
+        check_aware(at, "at")
+        current = self._db.contacts.get(contact_id)
+        if current is not None and current.ads_opt_out_at is None:
+            self._db.contacts[contact_id] = replace(current, ads_opt_out_at=at)
 
     def _holder(self, store_id: str, name: str, value: str | None) -> ContactRef | None:
         if not value:
@@ -479,6 +514,11 @@ class InMemoryCartRepository:
                 and record.cart.status in _OPEN
             ):
                 self._db.carts[record.id] = replace(record, contact_id=contact_id)
+
+    def set_contact(self, store_id: str, key: str, contact_id: str) -> None:
+        record = self.get(store_id, key)
+        if record is not None:
+            self._db.carts[record.id] = replace(record, contact_id=contact_id)
 
     def list_page(
         self,
@@ -582,6 +622,12 @@ class InMemoryOrderRepository:
         self._db.orders[(store_id, order_key)] = OrderRow(order=changed, updated_at=now)
         return True
 
+    def has_ordered(self, store_id: str, contact_id: str) -> bool:
+        return any(
+            row.order.store_id == store_id and row.order.contact_id == contact_id
+            for row in self._db.orders.values()
+        )
+
 
 class InMemoryConsentRepository:
     """
@@ -625,27 +671,79 @@ class InMemoryConsentRepository:
 
 class InMemoryPrivacyRepository:
     """
-    Erasure over the in-memory tables.
+    Export and erasure over the in-memory tables, choosing a person's rows as the SQL one does.
     """
 
     def __init__(self, database: FakeDatabase) -> None:
         self._db = database
 
-    def erase_contact(self, store_id: str, contact_id: str, mentions: Sequence[str]) -> int:
-        self._db.consents = [e for e in self._db.consents if e[1] != contact_id]
-        for key, record in list(self._db.carts.items()):
-            if record.contact_id == contact_id:
-                self._db.carts[key] = replace(record, contact_id=None)
-        self._db.contacts.pop(contact_id, None)
-        doomed = [
-            key
-            for key, row in self._db.events.items()
-            if key[0] == store_id
-            and any(m and m.lower() in json.dumps(row.payload).lower() for m in mentions)
-        ]
-        for key in doomed:
-            del self._db.events[key]
-        return len(doomed)
+    def identifiers(self, store_id: str, contact_id: str) -> ContactRef | None:
+        contact = self._db.contacts.get(contact_id)
+        return contact.ref if contact is not None and contact.store_id == store_id else None
+
+    def personal_data(
+        self, store_id: str, contact_id: str, mentions: Sequence[str]
+    ) -> PersonalData | None:
+        contact = self._db.contacts.get(contact_id)
+        if contact is None or contact.store_id != store_id:
+            return None
+        mine = _Person(self._db, contact.ref, mentions)
+        return PersonalData(
+            contact=vars_of(contact),
+            visitors=[vars(v).copy() for v in mine.visitors()],
+            carts=[
+                {"id": r.id, "cart_key": r.cart.key, "lines": list(r.cart.lines)}
+                for r in mine.carts()
+            ],
+            orders=[vars_of(o.order) for o in mine.orders()],
+            consents=[vars_of(e.claim) for e in mine.consents()],
+            suppressions=[vars_of(s) for s in mine.suppressions()],
+            inbound_messages=[vars_of(m) for m in mine.inbound()],
+            sms_confirmations=[vars_of(c) for c in mine.confirmations()],
+            raw_events=[vars(e).copy() for e in mine.raw_events()],
+        )
+
+    def erase_contact(
+        self, store_id: str, contact_id: str, mentions: Sequence[str]
+    ) -> dict[str, int]:
+        db = self._db
+        contact = self.identifiers(store_id, contact_id) if contact_id else None
+        ref = contact or ContactRef(id="", user_id=None, email=None, phone=None)
+        mine = _Person(db, ref, mentions, store_id=store_id)
+        counts = {"raw_events": len(mine.raw_events())}
+        gone = {id(e) for e in mine.raw_events()}
+        db.events = {k: e for k, e in db.events.items() if id(e) not in gone}
+        if contact is None:
+            return counts
+        counts["consent_ledger"] = len(mine.consents())
+        db.consents = [c for c in db.consents if c[1] != contact.id]
+        confirmations = mine.confirmations()
+        counts["sms_confirmations"] = len(confirmations)
+        db.confirmations = [c for c in db.confirmations if c not in confirmations]
+        inbound = mine.inbound()
+        counts["inbound_messages"] = len(inbound)
+        db.inbound = {k: m for k, m in db.inbound.items() if m not in inbound}
+        visitor_ids = {v.id for v in mine.visitors()}
+        counts["carts"] = len(mine.carts())
+        for key, record in list(db.carts.items()):
+            if record.contact_id == contact.id or record.visitor_id in visitor_ids:
+                unlinked = replace(
+                    record,
+                    contact_id=None if record.contact_id == contact.id else record.contact_id,
+                    visitor_id=None if record.visitor_id in visitor_ids else record.visitor_id,
+                )
+                db.carts[key] = unlinked
+        counts["orders"] = len(mine.orders())
+        for key, row in list(db.orders.items()):
+            if row.order.contact_id == contact.id:
+                db.orders[key] = OrderRow(
+                    order=replace(row.order, contact_id=None), updated_at=row.updated_at
+                )
+        counts["visitors"] = len(visitor_ids)
+        db.visitors = {k: v for k, v in db.visitors.items() if k not in visitor_ids}
+        counts["contacts"] = 1
+        del db.contacts[contact.id]
+        return counts
 
     def erase_store_data(self, store_id: str) -> int:
         before = len(self._db.carts) + len(self._db.contacts) + len(self._db.events)
@@ -653,7 +751,133 @@ class InMemoryPrivacyRepository:
         self._db.contacts = {k: c for k, c in self._db.contacts.items() if c.store_id != store_id}
         self._db.events = {k: e for k, e in self._db.events.items() if k[0] != store_id}
         self._db.consents = [e for e in self._db.consents if e[0] != store_id]
+        self._db.suppressions = [s for s in self._db.suppressions if s.store_id != store_id]
         return before - len(self._db.carts) - len(self._db.contacts) - len(self._db.events)
+
+
+def vars_of(value: Any) -> dict[str, Any]:
+    """
+    A slotted dataclass's fields as a dict.
+    """
+    return {f.name: getattr(value, f.name) for f in fields(value)}
+
+
+class _Person:
+    """
+    One person's rows in a `FakeDatabase`, by the rules of `store/privacy.py`.
+    """
+
+    def __init__(
+        self,
+        db: FakeDatabase,
+        contact: ContactRef,
+        mentions: Sequence[str],
+        *,
+        store_id: str | None = None,
+    ) -> None:
+        self._db = db
+        self._contact = contact
+        self._store_id = store_id or db.contacts[contact.id].store_id
+        self._addresses = {a for a in (contact.email, contact.phone) if a}
+        self._mentions = {m.lower() for m in (*mentions, contact.user_id) if m}
+
+    def visitors(self) -> list[VisitorRow]:
+        cid = self._contact.id
+        return [v for v in self._db.visitors.values() if cid and v.contact_id == cid]
+
+    def carts(self) -> list[CartRecord]:
+        cid = self._contact.id
+        return [r for r in self._db.carts.values() if cid and r.contact_id == cid]
+
+    def orders(self) -> list[OrderRow]:
+        cid = self._contact.id
+        return [o for o in self._db.orders.values() if cid and o.order.contact_id == cid]
+
+    def consents(self) -> list[LedgerEntry]:
+        return [e for _, owner, e in self._db.consents if owner == self._contact.id]
+
+    def suppressions(self) -> list[Suppression]:
+        forms = self._addresses | {erased_address(a) for a in self._addresses}
+        return [
+            s for s in self._db.suppressions if s.store_id == self._store_id and s.address in forms
+        ]
+
+    def inbound(self) -> list[InboundMessage]:
+        cid = self._contact.id
+        return [
+            m
+            for m in self._db.inbound.values()
+            if m.store_id == self._store_id
+            and ((cid and m.contact_id == cid) or m.sender in self._addresses)
+        ]
+
+    def confirmations(self) -> list[SmsConfirmation]:
+        cid = self._contact.id
+        return [
+            c
+            for c in self._db.confirmations
+            if c.store_id == self._store_id and (c.contact_id == cid or c.phone in self._addresses)
+        ]
+
+    def raw_events(self) -> list[RawEventRow]:
+        anonymous = {v.anonymous_id for v in self.visitors()}
+        user_id = self._contact.user_id
+        return [
+            e
+            for e in self._db.events.values()
+            if e.store_id == self._store_id
+            and (
+                (e.anonymous_id is not None and e.anonymous_id in anonymous)
+                or (user_id is not None and e.user_id == user_id)
+                or any(m in json.dumps(e.payload).lower() for m in self._mentions)
+            )
+        ]
+
+
+class InMemoryRetentionRepository:
+    """
+    Retention purges over the in-memory tables.
+    """
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._db = database
+
+    def _carts(self, store_id: str, before: datetime) -> list[CartRecord]:
+        ordered = {o.order.cart_id for o in self._db.orders.values()}
+        return sorted(
+            (
+                r
+                for r in self._db.carts.values()
+                if r.store_id == store_id
+                and r.contact_id is None
+                and r.id not in ordered
+                and (r.cart.last_activity_at or r.created_at) < before
+            ),
+            key=lambda r: r.id,
+        )
+
+    def _events(self, store_id: str, before: datetime) -> list[tuple[str, str, str]]:
+        return [
+            k for k, e in self._db.events.items() if k[0] == store_id and e.received_at < before
+        ]
+
+    def expired(self, store_id: str, *, before: datetime) -> dict[str, int]:
+        return {
+            "carts": len(self._carts(store_id, before)),
+            "raw_events": len(self._events(store_id, before)),
+        }
+
+    def purge_carts(self, store_id: str, *, before: datetime, limit: int) -> int:
+        doomed = self._carts(store_id, before)[:limit]
+        for record in doomed:
+            del self._db.carts[record.id]
+        return len(doomed)
+
+    def purge_raw_events(self, store_id: str, *, before: datetime, limit: int) -> int:
+        doomed = self._events(store_id, before)[:limit]
+        for key in doomed:
+            del self._db.events[key]
+        return len(doomed)
 
 
 class InMemoryWorkerRepository:
@@ -716,6 +940,132 @@ class InMemoryUnmappedEventRepository:
         return rows[:limit]
 
 
+class InMemorySuppressionRepository:
+    """
+    The suppression list as a list, one entry per store, channel and address.
+    """
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._db = database
+
+    def _forms(self, address: str) -> set[str]:
+        return {address, erased_address(address)}
+
+    def add(self, suppression: Suppression) -> bool:
+        if any(
+            (s.store_id, s.channel, s.address)
+            == (suppression.store_id, suppression.channel, suppression.address)
+            for s in self._db.suppressions
+        ):
+            return False
+        self._db.suppressions.append(suppression)
+        return True
+
+    def remove(self, store_id: str, channel: Channel, address: str) -> bool:
+        before = len(self._db.suppressions)
+        forms = self._forms(address)
+        self._db.suppressions = [
+            s
+            for s in self._db.suppressions
+            if not (s.store_id == store_id and s.channel == channel and s.address in forms)
+        ]
+        return len(self._db.suppressions) < before
+
+    def is_suppressed(self, store_id: str, channel: Channel, address: str) -> bool:
+        forms = self._forms(address)
+        return any(
+            s.store_id == store_id and s.channel == channel and s.address in forms
+            for s in self._db.suppressions
+        )
+
+    def get(self, store_id: str, channel: Channel, address: str) -> Suppression | None:
+        forms = self._forms(address)
+        return next(
+            (
+                s
+                for s in self._db.suppressions
+                if s.store_id == store_id and s.channel == channel and s.address in forms
+            ),
+            None,
+        )
+
+    def list_recent(
+        self, store_id: str, *, limit: int, channel: Channel | None = None
+    ) -> list[Suppression]:
+        mine = [
+            s
+            for s in self._db.suppressions
+            if s.store_id == store_id and channel in (None, s.channel)
+        ]
+        return sorted(mine, key=lambda s: s.created_at, reverse=True)[:limit]
+
+    def hash_addresses(self, store_id: str, addresses: Sequence[str]) -> int:
+        changed = 0
+        kept: list[Suppression] = []
+        for s in self._db.suppressions:
+            if s.store_id == store_id and s.address in addresses:
+                changed += 1
+                hashed = replace(s, address=erased_address(s.address))
+                if hashed not in kept:
+                    kept.append(hashed)
+            else:
+                kept.append(s)
+        self._db.suppressions = kept
+        return changed
+
+
+class InMemoryInboundMessageRepository:
+    """
+    Replies by store and provider id.
+    """
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._db = database
+
+    def add(self, message: InboundMessage) -> bool:
+        key = (message.store_id, message.provider_id)
+        if key in self._db.inbound:
+            return False
+        self._db.inbound[key] = message
+        return True
+
+    def list_recent(self, store_id: str, *, limit: int) -> list[InboundMessage]:
+        mine = [m for (owner, _), m in self._db.inbound.items() if owner == store_id]
+        return sorted(mine, key=lambda m: (m.received_at, m.id), reverse=True)[:limit]
+
+
+class InMemorySmsConfirmationRepository:
+    """
+    Pending SMS double opt-in requests as a list; ids count up from one.
+    """
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._db = database
+
+    def add(self, confirmation: SmsConfirmation) -> int:
+        identifier = max((c.id or 0 for c in self._db.confirmations), default=0) + 1
+        self._db.confirmations.append(replace(confirmation, id=identifier))
+        return identifier
+
+    def pending(self, store_id: str, phone: str) -> list[SmsConfirmation]:
+        return [
+            c
+            for c in self._db.confirmations
+            if c.store_id == store_id and c.phone == phone and c.confirmed_at is None
+        ]
+
+    def confirm(self, confirmation_id: int, *, at: datetime) -> None:
+        self._db.confirmations = [
+            replace(c, confirmed_at=at) if c.id == confirmation_id else c
+            for c in self._db.confirmations
+        ]
+
+    def discard_pending(self, store_id: str, phone: str) -> int:
+        dropped = self.pending(store_id, phone)
+        self._db.confirmations = [c for c in self._db.confirmations if c not in dropped]
+        return len(dropped)
+
+
 class FakeUnitOfWork:
     """
     One transaction on a `FakeDatabase`: it works on a copy, and `commit()` publishes it.
@@ -731,7 +1081,11 @@ class FakeUnitOfWork:
     workers: InMemoryWorkerRepository
     consents: InMemoryConsentRepository
     privacy: InMemoryPrivacyRepository
+    retention: InMemoryRetentionRepository
     unmapped_events: InMemoryUnmappedEventRepository
+    suppressions: InMemorySuppressionRepository
+    inbound_messages: InMemoryInboundMessageRepository
+    sms_confirmations: InMemorySmsConfirmationRepository
 
     def __init__(self, database: FakeDatabase, *, read_only: bool = False) -> None:
         self.database = database
@@ -751,7 +1105,11 @@ class FakeUnitOfWork:
         self.workers = InMemoryWorkerRepository(self._working)
         self.consents = InMemoryConsentRepository(self._working)
         self.privacy = InMemoryPrivacyRepository(self._working)
+        self.retention = InMemoryRetentionRepository(self._working)
         self.unmapped_events = InMemoryUnmappedEventRepository(self._working)
+        self.suppressions = InMemorySuppressionRepository(self._working)
+        self.inbound_messages = InMemoryInboundMessageRepository(self._working)
+        self.sms_confirmations = InMemorySmsConfirmationRepository(self._working)
         return self
 
     def __exit__(
@@ -795,6 +1153,10 @@ class FakeUnitOfWork:
             self.unmapped_events,
             self.consents,
             self.privacy,
+            self.retention,
+            self.suppressions,
+            self.inbound_messages,
+            self.sms_confirmations,
         ):
             repository._db = working
 

@@ -18,6 +18,9 @@ import typer
 
 from cartback.commands import register as register_sources
 from cartback.commands._common import cli_errors, fail
+from cartback.commands.capture import capture_app
+from cartback.commands.purge import purge as purge_command
+from cartback.commands.sms import sms_app
 from cartback.domain.durations import format_duration, parse_duration
 
 app = typer.Typer(
@@ -30,6 +33,9 @@ app = typer.Typer(
 store_app = typer.Typer(help="Create, change and show stores.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
 app.add_typer(register_sources(), name="sources")
+app.command()(purge_command)
+app.add_typer(capture_app, name="capture")
+app.add_typer(sms_app, name="sms")
 
 DatabaseUrl = Annotated[
     str | None,
@@ -71,6 +77,8 @@ def _store_settings(**options: Any) -> Any:
 
     options["abandon_after"] = _duration(options["abandon_after"], "--abandon-after")
     options["recovery_window"] = _duration(options["recovery_window"], "--recovery-window")
+    if "retention" in options:
+        options["retention"] = _duration(options["retention"], "--retention")
     options["domains"] = options.pop("domain")
     return StoreSettings(**options)
 
@@ -287,6 +295,10 @@ def _store_json(store: Any) -> dict[str, Any]:
         "country": store.country,
         "abandon_after": format_duration(store.abandon_after),
         "recovery_window": format_duration(store.recovery_window),
+        "consent_region": store.consent_policy.region.value,
+        "soft_opt_in": store.consent_policy.soft_opt_in,
+        "sms_double_opt_in": store.consent_policy.sms_double_opt_in,
+        "retention": format_duration(store.retention),
     }
 
 
@@ -358,6 +370,28 @@ def store_update(
     country: Annotated[str | None, typer.Option()] = None,
     abandon_after: Annotated[str | None, typer.Option()] = None,
     recovery_window: Annotated[str | None, typer.Option()] = None,
+    consent_region: Annotated[
+        str | None,
+        typer.Option(help="eu, us or strict (default: from --country; strict without one)."),
+    ] = None,
+    soft_opt_in: Annotated[
+        bool | None,
+        typer.Option(
+            "--soft-opt-in/--no-soft-opt-in",
+            help="EU: existing customers may get recovery email without a fresh opt-in.",
+        ),
+    ] = None,
+    sms_double_opt_in: Annotated[
+        bool | None,
+        typer.Option(
+            "--sms-double-opt-in/--no-sms-double-opt-in",
+            help="SMS consent counts only after the shopper replies YES to a confirmation text.",
+        ),
+    ] = None,
+    retention: Annotated[
+        str | None,
+        typer.Option(help="How long anonymous carts and raw events are kept (default 90d)."),
+    ] = None,
     webhook_secret: Annotated[
         str | None,
         typer.Option(
@@ -388,6 +422,10 @@ def store_update(
         country=country,
         abandon_after=abandon_after,
         recovery_window=recovery_window,
+        consent_region=consent_region,
+        soft_opt_in=soft_opt_in,
+        sms_double_opt_in=sms_double_opt_in,
+        retention=retention,
     )
     if settings == StoreSettings() and webhook_secret is None:
         fail("nothing to change; pass at least one option (see --help)", 2)
@@ -434,7 +472,7 @@ def _print_store(store: Any, as_json: bool) -> None:
         return
     for label, value in data.items():
         shown = ", ".join(value) if isinstance(value, list) else value
-        typer.echo(f"{label:<16}{shown if shown is not None else '-'}")
+        typer.echo(f"{label:<19}{shown if shown is not None else '-'}")
 
 
 def main() -> None:

@@ -184,3 +184,28 @@ def test_an_unknown_static_path_is_404(client: TestClient) -> None:
     response = client.get(path)
     # then
     assert 404 == response.status_code
+
+
+def test_the_capture_widgets_are_served_with_the_snippets_rules(client: TestClient) -> None:
+    """
+    `/static/cartback-capture.js`, which the snippet loads, is the packaged file with the same
+    type, day's cache, ETag revalidation and cross-origin headers.
+    """
+    # given
+    path = "/static/cartback-capture.js?v=0.1.0"
+    first = client.get(path, headers=PLAIN)
+    # when
+    again = client.get(path, headers={**PLAIN, "If-None-Match": first.headers["etag"]})
+    # then
+    assert (200, static_file("cartback-capture.js")) == (first.status_code, first.content)
+    assert (
+        "text/javascript; charset=utf-8",
+        "public, max-age=86400, stale-while-revalidate=604800",
+        "*",
+    ) == (
+        first.headers["content-type"],
+        first.headers["cache-control"],
+        first.headers["access-control-allow-origin"],
+    )
+    assert (304, b"") == (again.status_code, again.content)
+    assert first.headers["etag"] != client.get(PATH, headers=PLAIN).headers["etag"]

@@ -17,12 +17,25 @@ from cartback.api.auth import Authenticator
 from cartback.api.errors import install_error_handlers
 from cartback.api.ratelimit import RateLimiter
 from cartback.api.responses import JsonResponse
-from cartback.api.routes import carts, ingest, ops, sources, static, webhooks
+from cartback.api.routes import (
+    capture,
+    carts,
+    contacts,
+    ingest,
+    ops,
+    optouts,
+    sources,
+    static,
+    twilio,
+    unsubscribe,
+    webhooks,
+)
 from cartback.api.state import AppState
 from cartback.api.webhook_targets import WebhookTargets
 from cartback.api.writers import IngestWriter, ProcessWriter, ThreadWriter
 from cartback.bootstrap import Container
 from cartback.engine.clock import SystemClock
+from cartback.services.unsubscribe import UnsubscribeLinks
 from cartback.settings import IngestWriterKind
 
 
@@ -54,19 +67,23 @@ class RequestContext:
             structlog.contextvars.unbind_contextvars("request_id")
 
 
+#: The endpoints the storefront calls from the shop's own pages.
+BROWSER_PATHS = frozenset({"/v1/t", "/v1/capture", "/v1/capture/config"})
+
+
 class BrowserErrorsReadable:
     """
-    Lets the storefront snippet read `/v1/t` refusals (400, 401, 429, 503) instead of seeing
-    opaque CORS failures it would retry: refusals echo the Origin. A 403 (an origin the store
-    does not own) stays opaque to that origin; accepted requests get their CORS headers from
-    the route, only for the store's own domains.
+    Lets the storefront snippet read refusals of its endpoints (`BROWSER_PATHS`: 400, 401,
+    429, 503) instead of seeing opaque CORS failures it would retry: refusals echo the Origin.
+    A 403 (an origin the store does not own) stays opaque to that origin; accepted requests
+    get their CORS headers from the route, only for the store's own domains.
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") != "/v1/t":
+        if scope["type"] != "http" or scope.get("path") not in BROWSER_PATHS:
             await self.app(scope, receive, send)
             return
         origin = dict(scope.get("headers") or []).get(b"origin")
@@ -116,13 +133,21 @@ def create_app(container: Container, *, bench_routes: bool = False) -> FastAPI:
         public_limiter=RateLimiter(rate=settings.public_rate, burst=settings.public_burst),
         webhook_targets=WebhookTargets(container.uow_factory, container.box),
     )
+    app.state.unsubscribe_links = UnsubscribeLinks(
+        secret_keys=settings.resolve_secret_keys(), base_url=settings.base_url
+    )
     install_error_handlers(app)
     app.include_router(ingest.router)
+    app.include_router(capture.router)
     app.include_router(carts.router)
+    app.include_router(contacts.router)
+    app.include_router(twilio.router)  # before the catch-all /webhooks/{platform}/{store_id}
     app.include_router(webhooks.router)
     app.include_router(sources.router)
     app.include_router(static.router)
     app.include_router(ops.router)
+    app.include_router(optouts.router)
+    app.include_router(unsubscribe.router)
     if bench_routes:
 
         @app.post("/_bench/noop", include_in_schema=False)

@@ -66,6 +66,8 @@ class ProblemError(BaseModel):
     """
 
     field: str
+    #: The same as `field` (the name the browser widgets read).
+    path: str | None = None
     message: str
     index: int | None = None
 
@@ -107,6 +109,7 @@ def problem_response(
         body["errors"] = [
             {
                 "field": e.path,
+                "path": e.path,
                 "message": e.message,
                 **({"index": e.index} if e.index is not None else {}),
             }

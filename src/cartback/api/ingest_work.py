@@ -57,6 +57,8 @@ class IngestRequest:
     currency: str = "USD"
     #: The store's event aliases (`services.sources.event_aliases`).
     aliases: dict[str, str] = field(default_factory=dict)
+    #: The browser sent `Sec-GPC: 1`: its visitors are opted out of ads (as `context.gpc`).
+    gpc: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -93,6 +95,7 @@ class _Parsed:
     messages: list[Inbound]
     errors: list[FieldError]
     total: int
+    ads_opt_out: frozenset[str] = frozenset()
 
 
 def answer_requests(
@@ -148,8 +151,22 @@ def _parse(request: IngestRequest) -> _Parsed:
         check_size=len(request.body) > MAX_EVENT_BYTES,
     )
     return _Parsed(
-        request=request, messages=result.messages, errors=result.errors, total=len(documents)
+        request=request,
+        messages=result.messages,
+        errors=result.errors,
+        total=len(documents),
+        ads_opt_out=frozenset(
+            m.anonymous_id for m in result.messages if m.anonymous_id and _gpc(request, m)
+        ),
     )
+
+
+def _gpc(request: IngestRequest, message: Inbound) -> bool:
+    """
+    Global Privacy Control from the request header or the message's (merged) `context.gpc`.
+    """
+    context = message.payload.get("context")
+    return request.gpc or (isinstance(context, dict) and context.get("gpc") is True)
 
 
 def _parse_webhook(request: IngestRequest) -> _Parsed:
@@ -176,9 +193,16 @@ def _ingest_group(
     The report of one transaction over the group, or the status and reason it failed.
     """
     messages = [m for item in group for m in item.messages]
+    opted_out = frozenset().union(*(item.ads_opt_out for item in group))
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            return ingest(uow=uow_factory(), clock=clock, store_id=store_id, messages=messages)
+            return ingest(
+                uow=uow_factory(),
+                clock=clock,
+                store_id=store_id,
+                messages=messages,
+                ads_opt_out=opted_out,
+            )
         except (IntegrityError, OperationalError) as error:
             log.warning("ingest.retry", attempt=attempt, error=str(error.orig)[:200])
         except DBAPIError as error:

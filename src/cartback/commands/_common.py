@@ -8,13 +8,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
 from cartback.domain.errors import CartbackError, InvalidInput
+
+#: Options most commands take.
+StoreOption = Annotated[
+    str, typer.Option("--store", envvar="CARTBACK_STORE_ID", help="The store's id (st_…).")
+]
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database-url", envvar="CARTBACK_DATABASE_URL", help="SQLAlchemy URL."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

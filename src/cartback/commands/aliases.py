@@ -10,21 +10,18 @@ from typing import Annotated
 
 import typer
 
-from cartback.commands._common import command_container, fail
+from cartback.commands._common import (
+    DatabaseOption,
+    JsonOption,
+    StoreOption,
+    command_container,
+    fail,
+)
 from cartback.sources.segment import alias_target, event_key
 
 alias_app = typer.Typer(
     help="Map a store's own event names to Cartback's events.", no_args_is_help=True
 )
-
-StoreOption = Annotated[
-    str, typer.Option("--store", envvar="CARTBACK_STORE_ID", help="The store's id (st_…).")
-]
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option("--database-url", envvar="CARTBACK_DATABASE_URL", help="SQLAlchemy URL."),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
 @alias_app.command("set")

@@ -74,6 +74,8 @@ class Contact:
     is_bot: bool
     created_at: datetime
     updated_at: datetime
+    #: When their browser said no to ads (GPC, denied cookies): never in an ad audience.
+    ads_opt_out_at: datetime | None = None
 
     @property
     def ref(self) -> ContactRef:
@@ -147,6 +149,11 @@ class VisitorRepository(Protocol):
 
     def ensure(self, store_id: str, seen: Mapping[str, VisitorSeen]) -> dict[str, Visitor]: ...
     def link(self, visitor_id: str, contact_id: str) -> None: ...
+    def mark_ads_opt_out(self, visitor_ids: Sequence[str], *, at: datetime) -> None:
+        """
+        Set `ads_opt_out_at` where it is not set yet (the first time is kept).
+        """
+        ...
 
 
 class ContactRepository(Protocol):
@@ -163,6 +170,11 @@ class ContactRepository(Protocol):
     def update(self, contact_id: str, *, fields: Mapping[str, str], now: datetime) -> None: ...
     def mark_bot(self, contact_id: str) -> None: ...
     def get(self, store_id: str, contact_id: str) -> Contact | None: ...
+    def mark_ads_opt_out(self, contact_id: str, *, at: datetime) -> None:
+        """
+        Set `ads_opt_out_at` unless it is set already (the first time is kept).
+        """
+        ...
 
 
 class CartRepository(Protocol):
@@ -183,6 +195,12 @@ class CartRepository(Protocol):
         self, store_id: str, *, visitor_id: str | None = None, contact_id: str | None = None
     ) -> None: ...
     def assign_contact(self, store_id: str, visitor_id: str, contact_id: str) -> None: ...
+    def set_contact(self, store_id: str, key: str, contact_id: str) -> None:
+        """
+        Give one cart (by its platform key) to a contact, touching no other column.
+        """
+        ...
+
     def list_page(
         self,
         store_id: str,
@@ -206,6 +224,11 @@ class OrderRepository(Protocol):
 
     def upsert(self, order: OrderRecord, *, now: datetime) -> None: ...
     def set_status(self, store_id: str, order_key: str, status: str, *, now: datetime) -> bool: ...
+    def has_ordered(self, store_id: str, contact_id: str) -> bool:
+        """
+        Whether the contact placed any order in the store (an existing customer).
+        """
+        ...
 
 
 class ConsentRepository(Protocol):
@@ -220,13 +243,63 @@ class ConsentRepository(Protocol):
     ) -> None: ...
 
 
-class PrivacyRepository(Protocol):
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PersonalData:
     """
-    Erasure: a person's data everywhere, or a whole shop's.
+    Everything held about one person, table by table; each row is a mapping of its stored
+    fields (the API turns it into the documented export shape). `carts` rows carry `lines`.
     """
 
-    def erase_contact(self, store_id: str, contact_id: str, mentions: Sequence[str]) -> int: ...
+    contact: Mapping[str, Any]
+    visitors: list[Mapping[str, Any]]
+    carts: list[Mapping[str, Any]]
+    orders: list[Mapping[str, Any]]
+    consents: list[Mapping[str, Any]]
+    suppressions: list[Mapping[str, Any]]
+    inbound_messages: list[Mapping[str, Any]]
+    sms_confirmations: list[Mapping[str, Any]]
+    raw_events: list[Mapping[str, Any]]
+
+
+class PrivacyRepository(Protocol):
+    """
+    Export and erasure: a person's data everywhere, or a whole shop's.
+
+    A person's raw events are those of their visitors' anonymous ids, of their user id, and
+    those whose payload mentions one of `mentions` (their email, phone forms, user id).
+    """
+
+    def identifiers(self, store_id: str, contact_id: str) -> ContactRef | None: ...
+    def personal_data(
+        self, store_id: str, contact_id: str, mentions: Sequence[str]
+    ) -> PersonalData | None: ...
+    def erase_contact(
+        self, store_id: str, contact_id: str, mentions: Sequence[str]
+    ) -> dict[str, int]:
+        """
+        Delete the contact, their visitors, consent entries, replies, SMS confirmations and raw
+        events, and unlink their carts and orders; rows affected per table. An empty
+        `contact_id` erases only the raw events mentioning `mentions`.
+        """
+        ...
+
     def erase_store_data(self, store_id: str) -> int: ...
+
+
+class RetentionRepository(Protocol):
+    """
+    Purging what a store keeps only for a while: anonymous carts (no contact, no order) and raw
+    events. Each call removes at most `limit` rows, so a purge is many short transactions.
+    """
+
+    def expired(self, store_id: str, *, before: datetime) -> dict[str, int]:
+        """
+        How many rows of each kind (`carts`, `raw_events`) a purge would remove now.
+        """
+        ...
+
+    def purge_carts(self, store_id: str, *, before: datetime, limit: int) -> int: ...
+    def purge_raw_events(self, store_id: str, *, before: datetime, limit: int) -> int: ...
 
 
 class WorkerRepository(Protocol):
@@ -267,6 +340,123 @@ class UnmappedEventRepository(Protocol):
     def list_recent(self, store_id: str, *, limit: int) -> list[UnmappedEvent]: ...
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Suppression:
+    """
+    An address no flow may message on a channel, and why. `address` is the normalised email or
+    E.164 number, or `sha256:<hex>` of it once its owner was erased (still blocking, no longer
+    readable).
+    """
+
+    store_id: str
+    channel: Channel
+    address: str
+    reason: str  # unsubscribed, hard_bounce, complaint, sms_stop, manual
+    source: str
+    created_at: datetime
+
+
+class SuppressionRepository(Protocol):
+    """
+    The suppression list, one row per store, channel and address.
+    """
+
+    def add(self, suppression: Suppression) -> bool:
+        """
+        Add it unless the address is already suppressed on the channel; True if added.
+        """
+        ...
+
+    def remove(self, store_id: str, channel: Channel, address: str) -> bool: ...
+    def is_suppressed(self, store_id: str, channel: Channel, address: str) -> bool:
+        """
+        Whether the address, or its erased (hashed) form, is on the list.
+        """
+        ...
+
+    def get(self, store_id: str, channel: Channel, address: str) -> Suppression | None:
+        """
+        The entry for the address (or its erased form) on the channel, if any.
+        """
+        ...
+
+    def list_recent(
+        self, store_id: str, *, limit: int, channel: Channel | None = None
+    ) -> list[Suppression]: ...
+    def hash_addresses(self, store_id: str, addresses: Sequence[str]) -> int:
+        """
+        Replace these addresses by their hashed form (erasure); the count changed.
+        """
+        ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InboundMessage:
+    """
+    Something a shopper sent back (an SMS reply), kept for the merchant to read.
+    """
+
+    id: str
+    store_id: str
+    channel: Channel
+    provider_id: str
+    sender: str
+    body: str
+    keyword: str | None
+    contact_id: str | None
+    received_at: datetime
+
+
+class InboundMessageRepository(Protocol):
+    """
+    Replies, unique per store and provider id (a redelivered webhook adds nothing).
+    """
+
+    def add(self, message: InboundMessage) -> bool: ...
+    def list_recent(self, store_id: str, *, limit: int) -> list[InboundMessage]: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SmsConfirmation:
+    """
+    SMS consent asked for under double opt-in, waiting for the shopper's YES. The claim's words
+    and evidence are kept so the grant written on YES proves what was agreed to.
+    """
+
+    id: int | None
+    store_id: str
+    contact_id: str
+    phone: str
+    purpose: Purpose
+    text: str
+    text_version: str | None
+    source: str
+    client_ip: str | None
+    user_agent: str | None
+    requested_at: datetime
+    confirmed_at: datetime | None = None
+
+
+class SmsConfirmationRepository(Protocol):
+    """
+    Pending SMS double opt-in requests.
+    """
+
+    def add(self, confirmation: SmsConfirmation) -> int: ...
+    def pending(self, store_id: str, phone: str) -> list[SmsConfirmation]:
+        """
+        The unconfirmed requests for a number, oldest first.
+        """
+        ...
+
+    def confirm(self, confirmation_id: int, *, at: datetime) -> None: ...
+    def discard_pending(self, store_id: str, phone: str) -> int:
+        """
+        Drop the number's unconfirmed requests (the shopper said STOP); the count dropped.
+        """
+        ...
+
+
 class UnitOfWork(Protocol):
     """
     One transaction. It rolls back on exit unless `commit()` was called.
@@ -291,7 +481,15 @@ class UnitOfWork(Protocol):
     @property
     def privacy(self) -> PrivacyRepository: ...
     @property
+    def retention(self) -> RetentionRepository: ...
+    @property
     def unmapped_events(self) -> UnmappedEventRepository: ...
+    @property
+    def suppressions(self) -> SuppressionRepository: ...
+    @property
+    def inbound_messages(self) -> InboundMessageRepository: ...
+    @property
+    def sms_confirmations(self) -> SmsConfirmationRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -9,10 +9,18 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from cartback.domain.cart import CartPolicy
+from cartback.domain.consent import ConsentPolicy, Region, default_region
 from cartback.domain.time import check_aware
 
 DEFAULT_ABANDON_AFTER = timedelta(minutes=30)
 DEFAULT_RECOVERY_WINDOW = timedelta(days=7)
+DEFAULT_RETENTION = timedelta(days=90)
+
+#: Settings kept in the store's `settings` document rather than columns of their own.
+CONSENT_REGION = "consent_region"
+SOFT_OPT_IN = "soft_opt_in"
+SMS_DOUBLE_OPT_IN = "sms_double_opt_in"
+RETENTION_SECONDS = "retention_seconds"
 
 
 class Platform(StrEnum):
@@ -71,6 +79,31 @@ class Store:
         The timing rules the cart state machine applies to this store's carts.
         """
         return CartPolicy(abandon_after=self.abandon_after, recovery_window=self.recovery_window)
+
+    @property
+    def consent_policy(self) -> ConsentPolicy:
+        """
+        The consent rules for this store's shoppers: the region the merchant chose, else the
+        one its country implies (`default_region`).
+        """
+        chosen = self.settings.get(CONSENT_REGION)
+        known = isinstance(chosen, str) and chosen in set(Region)
+        region = (
+            Region(chosen) if known and isinstance(chosen, str) else default_region(self.country)
+        )
+        return ConsentPolicy(
+            region=region,
+            soft_opt_in=self.settings.get(SOFT_OPT_IN) is True,
+            sms_double_opt_in=self.settings.get(SMS_DOUBLE_OPT_IN) is True,
+        )
+
+    @property
+    def retention(self) -> timedelta:
+        """
+        How long anonymous carts and raw events are kept.
+        """
+        seconds = self.settings.get(RETENTION_SECONDS)
+        return timedelta(seconds=seconds) if isinstance(seconds, int) else DEFAULT_RETENTION
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -2,8 +2,9 @@
 The worker loop: fire due cart timers, sleep until the next one (or the poll interval), keep a
 heartbeat, survive a database outage, stop cleanly when asked.
 
-There are no periodic scans: each pass claims due rows through the index on `check_at`, and
-between passes the worker sleeps until the earliest pending timer.
+Timers need no scans: each pass claims due rows through the index on `check_at`, and between
+passes the worker sleeps until the earliest pending timer. The one periodic job is the
+retention purge, every `retention_interval` (a few minutes), in small batches.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from cartback.domain.time import Clock
 from cartback.kit.ids import new_id
 from cartback.kit.metrics import Metrics
 from cartback.services.abandonment import TimerReport, process_due_carts
+from cartback.services.retention import purge_expired
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +43,10 @@ class WorkerConfig:
     poll_interval: timedelta = timedelta(milliseconds=500)
     heartbeat_interval: timedelta = timedelta(seconds=10)
     name: str = "worker"
+    #: Retention purges run at most this often (never on every tick), each at most
+    #: `retention_batches` transactions per store and kind; the rest waits for the next run.
+    retention_interval: timedelta = timedelta(minutes=5)
+    retention_batches: int = 20
 
 
 class Worker:
@@ -63,6 +69,7 @@ class Worker:
         self.id = new_id("wk")
         self._stop = threading.Event()
         self._last_heartbeat: datetime | None = None
+        self._last_purge: datetime | None = None
 
     def stop(self) -> None:
         """
@@ -99,6 +106,7 @@ class Worker:
                 failures = 0
                 processed += report.processed
                 self._beat()
+                self.purge_if_due()
                 if report.processed >= self._config.batch_size:
                     continue  # more may be due right now
                 if once:
@@ -121,6 +129,30 @@ class Worker:
         for seconds in report.lateness:
             self._metrics.abandon_lateness.observe(max(seconds, 0.0))
         return report
+
+    def purge_if_due(self) -> bool:
+        """
+        Run the retention purge when `retention_interval` has passed since the last one (or
+        none ran yet). A failure is logged and counted; the timers go on. True if it ran.
+        """
+        now = self._clock.now()
+        last = self._last_purge
+        if last is not None and now - last < self._config.retention_interval:
+            return False
+        self._last_purge = now
+        try:
+            report = purge_expired(
+                uow_factory=self._uow_factory,
+                clock=self._clock,
+                max_batches=self._config.retention_batches,
+            )
+        except DBAPIError as error:
+            self._metrics.worker_errors.inc()
+            log.warning("retention.failed", error=str(error.orig or error)[:300])
+            return True
+        for kind, count in report.purged.items():
+            self._metrics.retention_purged.labels(kind=kind).inc(count)
+        return True
 
     def idle_seconds(self) -> float:
         """

@@ -66,6 +66,12 @@ class Metrics:
             "How long the oldest due cart has waited.",
             registry=self.registry,
         )
+        self.retention_purged = Counter(
+            "cartback_retention_purged",
+            "Rows purged by retention, by kind (carts, raw_events).",
+            ["kind"],
+            registry=self.registry,
+        )
         self.workers_alive = Gauge(
             "cartback_workers_alive",
             "Workers whose heartbeat is recent.",

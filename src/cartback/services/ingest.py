@@ -5,7 +5,7 @@ identities, apply cart events in the order they happened, record orders, resched
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -15,12 +15,13 @@ from cartback.domain.cart import Outcome, apply_event, new_cart
 from cartback.domain.consent import ConsentClaim, changes
 from cartback.domain.errors import NotFound
 from cartback.domain.events import CartEvent, IdentityClaims, OrderChanged, OrderPlaced
-from cartback.domain.identity import is_bot_email, is_bot_user_agent, resolve_identity
+from cartback.domain.identity import is_bot_email, is_bot_user_agent
 from cartback.domain.ingest import EventOutcome, Inbound, IngestReport
 from cartback.domain.ports import CartRecord, OrderRecord, UnitOfWork, Visitor, VisitorSeen
 from cartback.domain.stores import Store
 from cartback.domain.time import Clock
 from cartback.kit.ids import new_id
+from cartback.services._contacts import resolve_contact
 from cartback.services.sources import unmapped_names
 
 log = structlog.get_logger(__name__)
@@ -33,7 +34,12 @@ _OUTCOMES = {
 
 
 def ingest(
-    *, uow: UnitOfWork, clock: Clock, store_id: str, messages: Sequence[Inbound]
+    *,
+    uow: UnitOfWork,
+    clock: Clock,
+    store_id: str,
+    messages: Sequence[Inbound],
+    ads_opt_out: Collection[str] = frozenset(),
 ) -> IngestReport:
     """
     Ingest a batch of messages for one store in one transaction.
@@ -44,6 +50,9 @@ def ingest(
     A message whose idempotency key was seen before changes nothing. Cart events apply in the
     order they happened (by their own timestamps), so a batch that arrives shuffled ends in the
     same state as one that arrives in order.
+
+    `ads_opt_out` names the anonymous ids whose browsers said no to ads (Global Privacy
+    Control); their visitors are marked once, never put in an ad audience.
     """
     now = clock.now()
     unique = list({(m.source, m.message_id): m for m in reversed(messages)}.values())[::-1]
@@ -58,6 +67,9 @@ def ingest(
         batch = _Batch(uow=uow, store=store, now=now)
         todo = sorted((m for m in unique if m.message_id in fresh), key=lambda m: m.occurred_at)
         batch.load_visitors(todo)
+        opted_out = [v.id for a, v in batch.visitors.items() if a in ads_opt_out]
+        if opted_out:
+            uow.visitors.mark_ads_opt_out(opted_out, at=now)
         batch.load_carts(todo)
         for message in todo:
             outcomes[message.message_id] = batch.apply(message)
@@ -193,32 +205,10 @@ class _Batch:
                 self.carts[key] = replace(record, cart=flagged)
 
     def _resolve(self, claims: IdentityClaims) -> str:
-        by_user, by_email, by_phone = self.uow.contacts.find(
-            self.store.id, user_id=claims.user_id, email=claims.email, phone=claims.phone
+        contact_id = resolve_contact(
+            uow=self.uow, store_id=self.store.id, claims=claims, now=self.now
         )
-        resolution = resolve_identity(
-            claims, by_user_id=by_user, by_email=by_email, by_phone=by_phone
-        )
-        bot = is_bot_email(claims.email)
-        if resolution.contact_id is None:
-            created = self.uow.contacts.create(
-                self.store.id, fields=resolution.updates, is_bot=bot, now=self.now
-            )
-            contact_id = created.id
-        else:
-            contact_id = resolution.contact_id
-            if resolution.updates:
-                self.uow.contacts.update(contact_id, fields=resolution.updates, now=self.now)
-            if bot:
-                self.uow.contacts.mark_bot(contact_id)
-        if resolution.conflicts:
-            log.info(
-                "identity.conflict",
-                store_id=self.store.id,
-                contact_id=contact_id,
-                identifiers=list(resolution.conflicts),
-            )
-        if bot:
+        if is_bot_email(claims.email):
             self.bot_contacts.add(contact_id)
         return contact_id
 

@@ -15,11 +15,16 @@ import structlog
 from babel.numbers import list_currencies
 
 from cartback.domain.cart import reschedule
+from cartback.domain.consent import Region
 from cartback.domain.errors import FieldError, InvalidInput, NotFound
 from cartback.domain.ports import UnitOfWork
 from cartback.domain.stores import (
+    CONSENT_REGION,
     DEFAULT_ABANDON_AFTER,
     DEFAULT_RECOVERY_WINDOW,
+    RETENTION_SECONDS,
+    SMS_DOUBLE_OPT_IN,
+    SOFT_OPT_IN,
     KeyKind,
     Platform,
     Principal,
@@ -56,6 +61,10 @@ class StoreSettings:
     country: str | None = None
     abandon_after: timedelta | None = None
     recovery_window: timedelta | None = None
+    consent_region: str | None = None
+    soft_opt_in: bool | None = None
+    sms_double_opt_in: bool | None = None
+    retention: timedelta | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -196,9 +205,18 @@ def _apply_settings(store: Store, settings: StoreSettings) -> Store:
         errors.append(
             FieldError(path="recovery_window", message="must be at least the abandonment delay")
         )
+    document = dict(store.settings)
+    for name, (key, check) in _DOCUMENT_CHECKS.items():
+        raw = getattr(settings, name)
+        if raw is None:
+            continue
+        try:
+            document[key] = check(raw)
+        except ValueError as error:
+            errors.append(FieldError(path=name, message=str(error)))
     if errors:
         raise InvalidInput("invalid store settings", errors=errors)
-    return replace(store, **values)  # type: ignore[arg-type]
+    return replace(store, settings=document, **values)  # type: ignore[arg-type]
 
 
 def _name(value: str) -> str:
@@ -276,6 +294,32 @@ _CHECKS: dict[str, Callable[[Any], object]] = {
     "country": _country,
     "abandon_after": _abandon_after,
     "recovery_window": _recovery_window,
+}
+
+
+def _consent_region(value: str) -> str:
+    try:
+        return Region(value.strip().lower()).value
+    except ValueError:
+        raise ValueError(f"must be one of {', '.join(r.value for r in Region)}") from None
+
+
+def _retention(value: timedelta) -> int:
+    if not timedelta(days=1) <= value <= timedelta(days=3650):
+        raise ValueError("must be between 1d and 3650d")
+    return int(value.total_seconds())
+
+
+def _flag(value: bool) -> bool:
+    return bool(value)
+
+
+#: Settings kept in the store's settings document: option name → (document key, check).
+_DOCUMENT_CHECKS: dict[str, tuple[str, Callable[[Any], object]]] = {
+    "consent_region": (CONSENT_REGION, _consent_region),
+    "soft_opt_in": (SOFT_OPT_IN, _flag),
+    "sms_double_opt_in": (SMS_DOUBLE_OPT_IN, _flag),
+    "retention": (RETENTION_SECONDS, _retention),
 }
 
 

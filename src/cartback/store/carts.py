@@ -139,6 +139,13 @@ class SqlCartRepository:
             .values(contact_id=contact_id)
         )
 
+    def set_contact(self, store_id: str, key: str, contact_id: str) -> None:
+        self._db.execute(
+            update(carts)
+            .where(carts.c.store_id == store_id, carts.c.cart_key == key)
+            .values(contact_id=contact_id)
+        )
+
     def list_page(
         self,
         store_id: str,

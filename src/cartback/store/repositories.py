@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Text, bindparam, cast, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cartback.domain.consent import Channel, ConsentFact, LedgerUpdate, Purpose
@@ -21,7 +21,6 @@ from cartback.kit.ids import new_id
 from cartback.store._bulk import BulkWriter, member_of
 from cartback.store.tables import (
     api_keys,
-    carts,
     consent_ledger,
     contacts,
     orders,
@@ -297,6 +296,16 @@ class SqlVisitorRepository:
             update(visitors).where(visitors.c.id == visitor_id).values(contact_id=contact_id)
         )
 
+    def mark_ads_opt_out(self, visitor_ids: Sequence[str], *, at: datetime) -> None:
+        self._db.execute(
+            update(visitors)
+            .where(
+                member_of(self._db, visitors.c.id, list(visitor_ids)),
+                visitors.c.ads_opt_out_at.is_(None),
+            )
+            .values(ads_opt_out_at=at)
+        )
+
 
 class SqlContactRepository:
     """
@@ -354,6 +363,13 @@ class SqlContactRepository:
     def mark_bot(self, contact_id: str) -> None:
         self._db.execute(update(contacts).where(contacts.c.id == contact_id).values(is_bot=True))
 
+    def mark_ads_opt_out(self, contact_id: str, *, at: datetime) -> None:
+        self._db.execute(
+            update(contacts)
+            .where(contacts.c.id == contact_id, contacts.c.ads_opt_out_at.is_(None))
+            .values(ads_opt_out_at=at)
+        )
+
     def get(self, store_id: str, contact_id: str) -> Contact | None:
         row = (
             self._db.execute(
@@ -404,6 +420,14 @@ class SqlOrderRepository:
             .values(status=status, updated_at=now)
         )
         return bool(result.rowcount)
+
+    def has_ordered(self, store_id: str, contact_id: str) -> bool:
+        found = self._db.execute(
+            select(orders.c.id)
+            .where(orders.c.store_id == store_id, orders.c.contact_id == contact_id)
+            .limit(1)
+        ).first()
+        return found is not None
 
 
 class SqlConsentRepository:
@@ -477,6 +501,8 @@ class SqlConsentRepository:
                     "source": c.source[:40],
                     "client_ip": c.client_ip,
                     "user_agent": (c.user_agent or None) and c.user_agent[:500],
+                    "text_version": c.text_version,
+                    "locale": c.locale,
                     "occurred_at": c.occurred_at,
                     "recorded_at": now,
                     "confirmed_at": entry.confirmed_at,
@@ -485,63 +511,6 @@ class SqlConsentRepository:
                 for c in (entry.claim,)
             ],
         )
-
-
-class SqlPrivacyRepository:
-    """
-    Erasure across tables. Foreign keys do the rest: the consent ledger goes with the contact,
-    carts, visitors and orders lose the link.
-    """
-
-    def __init__(self, connection: Connection) -> None:
-        self._db = connection
-
-    def erase_contact(self, store_id: str, contact_id: str, mentions: Sequence[str]) -> int:
-        """
-        Delete the contact and every raw event whose payload mentions one of its identifiers;
-        returns the raw events deleted.
-        """
-        self._db.execute(delete(consent_ledger).where(consent_ledger.c.contact_id == contact_id))
-        self._db.execute(
-            update(carts).where(carts.c.contact_id == contact_id).values(contact_id=None)
-        )
-        self._db.execute(
-            update(visitors).where(visitors.c.contact_id == contact_id).values(contact_id=None)
-        )
-        self._db.execute(
-            update(orders).where(orders.c.contact_id == contact_id).values(contact_id=None)
-        )
-        self._db.execute(delete(contacts).where(contacts.c.id == contact_id))
-        erased = 0
-        text = func.lower(cast(raw_events.c.payload, Text))
-        for needle in sorted({m.lower() for m in mentions if m}):
-            # The payload is JSON text on both databases; an identifier appears in it as the
-            # source wrote it (emails in any case), so the match ignores case. Emails and phone
-            # numbers are distinctive anywhere; an account id only as a whole JSON value.
-            if "@" in needle or needle.startswith("+"):
-                found = text.contains(needle, autoescape=True)
-            else:
-                found = or_(
-                    *(
-                        text.contains(form, autoescape=True)
-                        for form in (f'"{needle}"', f":{needle},", f":{needle}}}")
-                    )
-                )
-            result = self._db.execute(
-                delete(raw_events).where(raw_events.c.store_id == store_id, found)
-            )
-            erased += result.rowcount or 0
-        return erased
-
-    def erase_store_data(self, store_id: str) -> int:
-        """
-        Delete everything a store collected (the store and its keys stay); returns rows deleted.
-        """
-        erased = 0
-        for table in (consent_ledger, orders, carts, visitors, contacts, raw_events):
-            result = self._db.execute(delete(table).where(table.c.store_id == store_id))
-            erased += result.rowcount or 0
-        return erased
 
 
 class SqlWorkerRepository:

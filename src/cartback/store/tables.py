@@ -114,6 +114,9 @@ contacts = Table(
     Column("is_bot", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # When the person's browser said no to ads (Global Privacy Control, or a denied cookie
+    # consent): never put in an ad audience from then on.
+    Column("ads_opt_out_at", UTCDateTime),
     UniqueConstraint("store_id", "user_id"),
     UniqueConstraint("store_id", "email"),
     UniqueConstraint("store_id", "phone"),
@@ -130,6 +133,7 @@ visitors = Table(
     Column("is_bot", Boolean, nullable=False),
     Column("first_seen_at", UTCDateTime, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("ads_opt_out_at", UTCDateTime),  # as on contacts
     UniqueConstraint("store_id", "anonymous_id"),
     Index(None, "contact_id"),
 )
@@ -248,6 +252,10 @@ consent_ledger = Table(
     # The latest time a source repeated this entry (a later checkout with the same flag):
     # a late-delivered older claim is judged against it, not against `occurred_at`.
     Column("confirmed_at", UTCDateTime, nullable=False),
+    # Which version of the wording was shown (a widget's text id and locale, say), beside the
+    # words themselves; and the language they were in.
+    Column("text_version", String(64)),
+    Column("locale", String(35)),
     Index(None, "contact_id", "channel", "purpose", "occurred_at"),
 )
 
@@ -276,4 +284,57 @@ unmapped_events = Table(
     Column("last_seen_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("store_id", "name"),
     CheckConstraint("count > 0", name="count_positive"),
+)
+
+# Addresses no flow may message again, whatever the consent ledger says: unsubscribes, hard
+# bounces, complaints, SMS STOP. Kept apart from contacts so an erased person's suppression
+# can survive as the bare address (the legally needed proof), or go with them.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("id", big_id(), primary_key=True, autoincrement=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("reason", String(30), nullable=False),
+    Column("source", String(40), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("store_id", "channel", "address"),
+)
+
+# What shoppers wrote back (SMS replies other than keywords, for the merchant to read).
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("provider_id", String(64), nullable=False),
+    Column("sender", String(320), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("keyword", String(20)),
+    Column("contact_id", String(ID), ForeignKey("contacts.id", ondelete="SET NULL")),
+    Column("received_at", UTCDateTime, nullable=False),
+    UniqueConstraint("store_id", "provider_id"),
+    Index(None, "store_id", "received_at"),
+)
+
+# SMS double opt-in: consent asked for and not yet confirmed by a "YES" reply. The grant is
+# written to the ledger only when the reply arrives, with the words of this request.
+sms_confirmations = Table(
+    "sms_confirmations",
+    metadata,
+    Column("id", big_id(), primary_key=True, autoincrement=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("contact_id", String(ID), ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    Column("phone", String(20), nullable=False),
+    Column("purpose", String(20), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("text_version", String(64)),
+    Column("source", String(40), nullable=False),
+    Column("client_ip", String(45)),
+    Column("user_agent", String(500)),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime),
+    Index(None, "store_id", "phone"),
 )

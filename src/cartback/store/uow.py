@@ -10,16 +10,22 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 
 from cartback.store.carts import SqlCartRepository
+from cartback.store.optouts import (
+    SqlInboundMessageRepository,
+    SqlSmsConfirmationRepository,
+    SqlSuppressionRepository,
+)
+from cartback.store.privacy import SqlPrivacyRepository
 from cartback.store.repositories import (
     SqlConsentRepository,
     SqlContactRepository,
     SqlEventRepository,
     SqlOrderRepository,
-    SqlPrivacyRepository,
     SqlStoreRepository,
     SqlVisitorRepository,
     SqlWorkerRepository,
 )
+from cartback.store.retention import SqlRetentionRepository
 from cartback.store.unmapped import SqlUnmappedEventRepository
 
 
@@ -37,7 +43,11 @@ class SqlUnitOfWork:
     workers: SqlWorkerRepository
     consents: SqlConsentRepository
     privacy: SqlPrivacyRepository
+    retention: SqlRetentionRepository
     unmapped_events: SqlUnmappedEventRepository
+    suppressions: SqlSuppressionRepository
+    inbound_messages: SqlInboundMessageRepository
+    sms_confirmations: SqlSmsConfirmationRepository
 
     def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self._engine = engine
@@ -59,7 +69,11 @@ class SqlUnitOfWork:
         self.workers = SqlWorkerRepository(connection)
         self.consents = SqlConsentRepository(connection)
         self.privacy = SqlPrivacyRepository(connection)
+        self.retention = SqlRetentionRepository(connection)
         self.unmapped_events = SqlUnmappedEventRepository(connection)
+        self.suppressions = SqlSuppressionRepository(connection)
+        self.inbound_messages = SqlInboundMessageRepository(connection)
+        self.sms_confirmations = SqlSmsConfirmationRepository(connection)
         return self
 
     def __exit__(

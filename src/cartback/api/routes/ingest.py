@@ -15,7 +15,7 @@ from cartback.api.auth import key_from_headers, require_server_key
 from cartback.api.errors import PROBLEM_RESPONSES
 from cartback.api.ingest_work import IngestRequest
 from cartback.api.ratelimit import retry_after_seconds
-from cartback.api.responses import JsonResponse
+from cartback.api.responses import JsonResponse, success_response
 from cartback.api.state import AppState, app_state
 from cartback.domain.errors import (
     Forbidden,
@@ -68,20 +68,7 @@ _BATCH_SCHEMA: dict[str, Any] = {
     },
     "additionalProperties": True,
 }
-_SUCCESS_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "Committed (repeated messageIds are accepted and ignored).",
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["success"],
-                    "properties": {"success": {"type": "boolean", "enum": [True]}},
-                }
-            }
-        },
-    }
-}
+_SUCCESS_RESPONSE = success_response("Committed (repeated messageIds are accepted and ignored).")
 _RESPONSES = {**_SUCCESS_RESPONSE, **PROBLEM_RESPONSES}
 
 
@@ -156,6 +143,8 @@ async def _ingest(
         default_region=principal.store.country,
         user_agent=request.headers.get("user-agent") if principal.kind is KeyKind.PUBLIC else None,
         aliases=event_aliases(principal.store),
+        # Only a browser's own request speaks for the shopper; a server's header would not.
+        gpc=principal.kind is KeyKind.PUBLIC and request.headers.get("sec-gpc") == "1",
     )
     answer = await state.writer.submit(work)
     if answer.failure is not None:

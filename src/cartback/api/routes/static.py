@@ -1,6 +1,7 @@
 """
-The storefront snippet, `GET /static/cartback.js` (`contract.md` §5.2): cached by browsers and
-CDNs for a day, revalidated by ETag, gzipped for clients that accept it.
+The storefront snippet, `GET /static/cartback.js` (`contract.md` §5.2), and the capture widgets
+it loads when a store switches one on, `GET /static/cartback-capture.js`: each cached by browsers
+and CDNs for a day, revalidated by ETag, gzipped for clients that accept it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from cartback.web import static_file
 router = APIRouter(tags=["storefront"])
 
 SNIPPET = "cartback.js"
+CAPTURE = "cartback-capture.js"
 #: The URL carries no version, so a day keeps fixes flowing; the ETag makes the daily check a
 #: 304, and stale-while-revalidate keeps the check off the page's critical path.
 CACHE_CONTROL = "public, max-age=86400, stale-while-revalidate=604800"
@@ -42,13 +44,20 @@ class Asset:
 
 
 @cache
-def snippet_asset() -> Asset:
+def static_asset(name: str) -> Asset:
     """
-    The snippet, read and compressed once per process, on first use.
+    A file under `static/`, read and compressed once per process, on first use.
     """
-    body = static_file(SNIPPET)
+    body = static_file(name)
     digest = hashlib.sha256(body).hexdigest()[:32]
     return Asset(body=body, gzipped=gzip.compress(body, 9, mtime=0), etag=f'"{digest}"')
+
+
+def snippet_asset() -> Asset:
+    """
+    The snippet, ready to serve.
+    """
+    return static_asset(SNIPPET)
 
 
 def accepts_gzip(header: str) -> bool:
@@ -91,7 +100,33 @@ def cartback_js(request: Request) -> Response:
     the shop: tracks product views, cart changes and checkouts (also from a GA4 `dataLayer`)
     and sends them to `/v1/t` with the store's public key. See `docs/platforms.md`.
     """
-    asset = snippet_asset()
+    return serve(request, static_asset(SNIPPET))
+
+
+@router.head("/static/cartback-capture.js", include_in_schema=False)
+@router.get(
+    "/static/cartback-capture.js",
+    summary="The lead-capture widgets",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/javascript": {}}, "description": "The script."},
+        304: {"description": "The cached copy is current."},
+    },
+)
+def cartback_capture_js(request: Request) -> Response:
+    """
+    Loaded by `cartback.js` itself, and only when `/v1/capture/config` switches a widget on:
+    the cart-page, checkout, drawer, after-abandonment and exit-intent prompts. See
+    `docs/capture.md`.
+    """
+    return serve(request, static_asset(CAPTURE))
+
+
+def serve(request: Request, asset: Asset) -> Response:
+    """
+    One static script with the shared caching rules: ETag per representation, a day's cache,
+    gzip when accepted, and cross-origin use allowed.
+    """
     compressed = accepts_gzip(request.headers.get("accept-encoding", ""))
     etag = asset.gzip_etag if compressed else asset.etag
     headers = {

@@ -11,7 +11,6 @@ one transaction, committed before the answer, well inside Shopify's 5 seconds.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import structlog
 from fastapi import APIRouter, Request
@@ -19,11 +18,16 @@ from fastapi.concurrency import run_in_threadpool
 
 from cartback.api.errors import PROBLEM_RESPONSES
 from cartback.api.ingest_work import IngestRequest
-from cartback.api.responses import JsonResponse
+from cartback.api.responses import JsonResponse, success_response
 from cartback.api.routes.ingest import SUCCESS, read_body
 from cartback.api.state import AppState, app_state
 from cartback.domain.errors import InvalidInput, NotFound, ServiceUnavailable
-from cartback.services.privacy import erase_customer, erase_store_data, note_platform_event
+from cartback.services.privacy import (
+    erase_customer,
+    erase_store_data,
+    note_platform_event,
+    record_data_request,
+)
 from cartback.sources._webhooks import Delivery, PrivacyKind, PrivacyRequest, WebhookSource
 from cartback.sources.registry import webhook_sources
 
@@ -35,19 +39,8 @@ MAX_WEBHOOK_BYTES = 2 * 1024 * 1024
 _IGNORED_LOGGED: set[tuple[str, str]] = set()
 _IGNORED_LOCK = threading.Lock()
 
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "Received (stored, ignored or carried out).",
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["success"],
-                    "properties": {"success": {"type": "boolean", "enum": [True]}},
-                }
-            }
-        },
-    },
+_RESPONSES = {
+    **success_response("Received (stored, ignored or carried out)."),
     **PROBLEM_RESPONSES,
 }
 
@@ -134,14 +127,25 @@ def _carry_out(state: AppState, store_id: str, platform: str, request: PrivacyRe
         )
     elif request.kind is PrivacyKind.ERASE_SHOP:
         erase_store_data(uow=container.uow_factory(), store_id=store_id)
+    elif request.kind is PrivacyKind.EXPORT_CUSTOMER:
+        # The export itself is `GET /v1/contacts/{id}` for the ids this logs.
+        record_data_request(
+            uow=container.uow_factory(),
+            clock=container.clock,
+            store_id=store_id,
+            platform=platform,
+            email=request.email,
+            phone=request.phone,
+            user_id=request.customer_id,
+            reference=request.reference,
+        )
     else:
-        event = "uninstalled" if request.kind is PrivacyKind.UNINSTALLED else "data_request"
         note_platform_event(
             uow=container.uow_factory(),
             clock=container.clock,
             store_id=store_id,
             platform=platform,
-            event=event,
+            event="uninstalled",
         )
 
 

@@ -4,7 +4,8 @@
  *
  * Hand-written ES2017, no build step and no dependencies. It never throws into the page and
  * stays silent. No contact detail leaves the page unless the page passes it to
- * cartback.identify() itself.
+ * cartback.identify() itself, or the shopper types it into a capture widget and agrees
+ * (cartback-capture.js, loaded only when the store switches a widget on).
  */
 (function (w, d) {
   'use strict';
@@ -16,6 +17,7 @@
     var ANON = 'cartback_anonymous_id';
     var CART = 'cartback_cart_id';
     var ORDER = 'cartback_last_order';
+    var ACTIVE = 'cartback_cart_state'; // {t: last cart event (ms), n: items}, for post_abandon
     var FLUSH_MS = 1000;
     var MAX_BATCH = 50; // messages per request
     var MAX_CHARS = 20000; // per request: sendBeacon and keepalive share 64 KB in flight
@@ -39,6 +41,7 @@
     var QUIET = ['view_item_list', 'select_item', 'view_promotion', 'select_promotion',
       'add_to_wishlist'];
     var PER_ITEM = /^product (viewed|added|removed)$/i;
+    var CART_EVENT = /^(product (added|removed)|cart viewed|checkout (started|step (viewed|completed))|payment info entered)$/i;
 
     var script = d.currentScript || d.querySelector('script[data-key][src*="cartback"]');
     var attr = function (name) {
@@ -139,6 +142,22 @@
       locale: navigator.language,
       library: { name: 'cartback.js', version: VERSION }
     };
+    var gpc = navigator.globalPrivacyControl === true;
+    if (gpc) shared.gpc = true;
+    // The store's cookie consent (Google Consent Mode or cartback.consent): unknown until told.
+    // While analytics storage is denied nothing is tracked, and nothing is kept for later.
+    var consent = {};
+    var setConsent = function (state) {
+      var s = obj(state);
+      ['ads', 'analytics'].forEach(function (k) {
+        if (typeof s[k] === 'boolean') consent[k] = s[k];
+      });
+      if (consent.analytics === false) queue = [];
+    };
+    var cookieConsent = function () {
+      if (consent.ads === false || consent.analytics === false) return 'denied';
+      if (consent.ads || consent.analytics) return 'granted';
+    };
 
     // Sending: batches, by fetch(keepalive) after a short pause, by sendBeacon on page hide.
     var queue = [];
@@ -195,6 +214,7 @@
       }
     };
     var enqueue = function (type, fields) {
+      if (consent.analytics === false) return;
       if (!endpoint || !key || queue.length >= MAX_QUEUE || !allow()) return;
       queue.push(Object.assign({
         type: type,
@@ -212,7 +232,27 @@
       var target = own(table, name) ? table[name] : name;
       return target && own(GA4, target) ? GA4[target] : target;
     };
+    var active = function () {
+      try {
+        return obj(JSON.parse(get(ACTIVE)));
+      } catch (e) {
+        return {};
+      }
+    };
+    // When the cart last changed and roughly how many items it holds: the SMS prompt after
+    // abandonment is offered on a later visit, only for a cart with items left long enough.
+    var remember = function (name, p) {
+      var n = active().n || 0;
+      var qty = whole(p.quantity) || 1;
+      if (/^product added$/i.test(name)) n += qty;
+      else if (/^product removed$/i.test(name)) n = Math.max(0, n - qty);
+      else if (Array.isArray(p.products)) {
+        n = p.products.reduce(function (sum, it) { return sum + (whole(obj(it).quantity) || 1); }, 0);
+      }
+      put(ACTIVE, JSON.stringify({ t: Date.now(), n: n }));
+    };
     var trackAs = function (name, props) {
+      if (consent.analytics === false) return; // not even the ids are written
       var properties = Object.assign({}, obj(props));
       var order = /^order completed$/i.test(name) && properties.order_id != null &&
         String(properties.order_id);
@@ -222,7 +262,11 @@
       if (properties.cart_id == null) properties.cart_id = stored(CART);
       enqueue('track', { event: String(name).slice(0, 200), properties: properties });
       if (order) put(ORDER, order);
-      if (/^order completed$/i.test(name)) put(CART, null); // the next cart is a new one
+      if (CART_EVENT.test(name)) remember(name, properties);
+      if (/^order completed$/i.test(name)) {
+        put(CART, null); // the next cart is a new one
+        put(ACTIVE, null);
+      }
     };
 
     // GA4 (and Universal Analytics) ecommerce data into Segment e-commerce properties.
@@ -284,6 +328,15 @@
     var fromLayer = safe(function (entry) {
       if (!entry || typeof entry !== 'object' || (seen && seen.has(entry))) return;
       if (seen) seen.add(entry);
+      // gtag('consent', 'default' | 'update', {analytics_storage, ad_storage}): Consent Mode.
+      if (entry[0] === 'consent' && /^(default|update)$/.test(entry[1])) {
+        var modes = obj(entry[2]);
+        var granted = function (v) {
+          return v === 'granted' ? true : v === 'denied' ? false : undefined;
+        };
+        setConsent({ ads: granted(modes.ad_storage), analytics: granted(modes.analytics_storage) });
+        return;
+      }
       // gtag('event', name, params) pushes its arguments; Tag Manager pushes {event, ecommerce}.
       var gtag = entry[0] === 'event';
       var name = gtag ? entry[1] : entry.event;
@@ -387,6 +440,7 @@
       }
     };
 
+    var pending = [];
     var cartback = {
       VERSION: VERSION,
       track: safe(function (name, props) {
@@ -415,6 +469,12 @@
         put(CART, null);
         put(ORDER, null);
       }),
+      consent: safe(setConsent),
+      // Replaced by cartback-capture.js; calls made before it loads wait for it.
+      capture: {
+        show: safe(function (widget) { pending.push(['show', widget]); }),
+        hide: safe(function () { pending.push(['hide']); })
+      },
       push: safe(function (call) {
         var method = call && cartback[call[0]];
         if (call[0] !== 'push' && typeof method === 'function') {
@@ -427,10 +487,34 @@
     d.addEventListener('visibilitychange', safe(function () {
       if (d.visibilityState === 'hidden') flush(true);
     }));
+    // The consent the page set before loading us applies to the calls it queued, too.
+    if (Array.isArray(w.dataLayer)) {
+      w.dataLayer.forEach(function (entry) { if (entry && entry[0] === 'consent') fromLayer(entry); });
+    }
     // Calls queued before the script loaded, as window.cartback = [['track', name, props]].
     if (Array.isArray(previous)) previous.forEach(cartback.push);
+    var prior = active(); // read before this page's own cart events refresh it
     watch();
     if (d.body) watchWoo(); else d.addEventListener('DOMContentLoaded', safe(watchWoo));
+    // Capture widgets: the store's settings decide; the widget code loads only when one is on.
+    if (endpoint && key && w.fetch) {
+      var base = endpoint.slice(0, -4); // without 'v1/t'
+      w.fetch(base + 'v1/capture/config?writeKey=' + encodeURIComponent(key), { credentials: 'omit' })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(safe(function (config) {
+          var widgets = obj(obj(config).widgets);
+          if (!Object.keys(widgets).some(function (k) { return widgets[k] === true; })) return;
+          cartback._capture = {
+            config: config, key: key, base: base, prior: prior, cart: active, pending: pending,
+            gpc: gpc, cookieConsent: cookieConsent
+          };
+          var tag = d.createElement('script');
+          tag.async = true;
+          tag.src = new URL('cartback-capture.js?v=' + VERSION, script.src).href; // one release
+          (d.head || d.documentElement).appendChild(tag);
+        }))
+        .catch(function () { /* no capture settings: no widgets */ });
+    }
     if (attr('track-pages') === 'true') cartback.page();
   } catch (e) { /* never into the page */ }
 })(window, document);

@@ -1,0 +1,173 @@
+"""
+A store's Twilio account: the SID, the auth token (sealed with the service's secret key, as
+poller credentials are), the sender and the answer to HELP. The inbound webhook verifies
+signatures with the token; the SMS channel sends with the same credentials.
+
+Kept in the store's settings document:
+
+    {"twilio": {"account_sid": "AC…", "auth_token": "<sealed>", "from": "+14155550100",
+     "help_text": "Shop: cart reminders. Reply STOP to opt out. Msg & data rates may apply."}}
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, replace
+
+import structlog
+
+from cartback.domain.errors import ConfigurationError, FieldError, InvalidInput, NotFound
+from cartback.domain.ports import UnitOfWork
+from cartback.domain.stores import Store
+from cartback.domain.time import Clock
+from cartback.kit.keys import SecretBox
+from cartback.kit.normalise import normalise_phone
+
+log = structlog.get_logger(__name__)
+
+#: The key of the section in the store's settings.
+SECTION = "twilio"
+#: Two SMS segments: a HELP answer should fit in one message, and must never be a wall.
+MAX_HELP_TEXT = 320
+_ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
+_MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
+_TOKEN = re.compile(r"[\x21-\x7e]{16,128}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SmsCredentials:
+    """
+    A store's Twilio account, opened: what sending and verifying need.
+    """
+
+    store: Store
+    account_sid: str | None
+    auth_token: str
+    sender: str | None
+    help_text: str
+
+
+def default_help_text(store: Store) -> str:
+    """
+    The HELP answer until the merchant writes one: the brand, what the texts are, where to get
+    help, how to stop, and the rates notice (what CTIA asks a HELP answer to carry).
+    """
+    where = store.domains[0] if store.domains else store.name
+    return (
+        f"{store.name}: cart reminder texts, at most one per cart left behind. "
+        f"Help: {where}. Reply STOP to opt out. Msg & data rates may apply."
+    )
+
+
+def configure_sms(
+    *,
+    uow: UnitOfWork,
+    clock: Clock,
+    box: SecretBox,
+    store_id: str,
+    account_sid: str,
+    auth_token: str,
+    sender: str | None = None,
+    help_text: str | None = None,
+) -> Store:
+    """
+    Set a store's Twilio account (the token sealed at rest). A sender or help text not given
+    keeps the one configured before.
+
+    Raises:
+        NotFound: no such store.
+        InvalidInput: a malformed SID, token, sender or help text.
+    """
+    values, errors = _checked(account_sid, auth_token, sender, help_text)
+    if errors:
+        raise InvalidInput("invalid SMS configuration", errors=errors)
+    with uow:
+        store = uow.stores.get(store_id)
+        if store is None:
+            raise NotFound(f"no store {store_id!r}")
+        settings = copy.deepcopy(store.settings)
+        section = settings.get(SECTION)
+        merged = dict(section) if isinstance(section, dict) else {}
+        merged.update({k: v for k, v in values.items() if v is not None})
+        merged["auth_token"] = box.seal(values["auth_token"] or "")
+        settings[SECTION] = merged
+        store = replace(store, settings=settings, updated_at=clock.now())
+        uow.stores.save(store)
+        uow.commit()
+    log.info("sms.configured", store_id=store_id)
+    return store
+
+
+def _checked(
+    account_sid: str, auth_token: str, sender: str | None, help_text: str | None
+) -> tuple[dict[str, str | None], list[FieldError]]:
+    errors: list[FieldError] = []
+    sid = account_sid.strip()
+    if not _ACCOUNT_SID.fullmatch(sid):
+        errors.append(FieldError(path="account_sid", message="must be AC followed by 32 hex"))
+    token = auth_token.strip()
+    if not _TOKEN.fullmatch(token):
+        errors.append(FieldError(path="auth_token", message="must be 16 to 128 visible characters"))
+    values: dict[str, str | None] = {"account_sid": sid, "auth_token": token}
+    values["from"], error = _sender(sender)
+    errors.extend(error)
+    text = help_text.strip() if help_text is not None else None
+    if text is not None and not 1 <= len(text) <= MAX_HELP_TEXT:
+        errors.append(FieldError(path="help_text", message=f"must be 1 to {MAX_HELP_TEXT} chars"))
+    values["help_text"] = text
+    return values, errors
+
+
+def _sender(raw: str | None) -> tuple[str | None, list[FieldError]]:
+    if raw is None:
+        return None, []
+    text = raw.strip()
+    if _MESSAGING_SERVICE_SID.fullmatch(text):
+        return text, []
+    try:
+        return normalise_phone(text), []
+    except ValueError as error:
+        message = f"{error} (or a Messaging Service SID, MG…)"
+        return None, [FieldError(path="from", message=message)]
+
+
+def sms_credentials(
+    *, uow: UnitOfWork, box: SecretBox, store_id: str, fallback_token: str | None = None
+) -> SmsCredentials:
+    """
+    A store's Twilio account, with the auth token opened. A store with none configured uses
+    `fallback_token` (the service-wide `CARTBACK_TWILIO_AUTH_TOKEN`) when there is one.
+
+    Raises:
+        NotFound: no such store.
+        ConfigurationError: the store has no Twilio account and there is no fallback.
+    """
+    with uow:
+        store = uow.stores.get(store_id)
+    if store is None:
+        raise NotFound(f"no store {store_id!r}")
+    section = store.settings.get(SECTION)
+    section = section if isinstance(section, dict) else {}
+    sealed = section.get("auth_token")
+    if isinstance(sealed, str):
+        token = box.open(sealed)
+    elif fallback_token:
+        token = fallback_token
+    else:
+        raise ConfigurationError(
+            f"store {store_id} has no Twilio account; run "
+            f"`cartback sms configure --store {store_id} --account-sid AC… --auth-token …`"
+        )
+    help_text = section.get("help_text")
+    return SmsCredentials(
+        store=store,
+        account_sid=_text(section.get("account_sid")),
+        auth_token=token,
+        sender=_text(section.get("from")),
+        help_text=help_text if isinstance(help_text, str) else default_help_text(store),
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
