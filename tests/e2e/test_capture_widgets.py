@@ -1127,6 +1127,8 @@ def test_a_captured_email_is_not_asked_for_again(storefront: Storefront) -> None
     # when
     submit(page, "cart_page", "ada@example.com")
     storefront.posted(page)
+    # The answer must have come back (and been remembered) before the shopper leaves.
+    page.wait_for_function("() => localStorage.getItem('cartback_captured_email')")
     page.reload()
     wait_for_capture(page)
     # then
