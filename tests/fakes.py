@@ -38,6 +38,7 @@ from cartback.domain.ports import (
     OrderRecord,
     PersonalData,
     SmsConfirmation,
+    StoredFlow,
     Suppression,
     UnitOfWorkFactory,
     UnmappedEvent,
@@ -163,6 +164,7 @@ class FakeDatabase:
     suppressions: list[Suppression] = field(default_factory=list)
     inbound: dict[tuple[str, str], InboundMessage] = field(default_factory=dict)
     confirmations: list[SmsConfirmation] = field(default_factory=list)
+    flows: dict[tuple[str, str], StoredFlow] = field(default_factory=dict)
     commits: int = 0
 
     def snapshot(self) -> FakeDatabase:
@@ -190,6 +192,7 @@ class FakeDatabase:
             "suppressions",
             "inbound",
             "confirmations",
+            "flows",
         ):
             setattr(self, name, getattr(other, name))
         self.commits += 1
@@ -1066,6 +1069,27 @@ class InMemorySmsConfirmationRepository:
         return len(dropped)
 
 
+class InMemoryFlowRepository:
+    """
+    Installed flows by store and name.
+    """
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._db = database
+
+    def list_for_store(self, store_id: str) -> list[StoredFlow]:
+        mine = [f for (store, _), f in self._db.flows.items() if store == store_id]
+        return sorted(mine, key=lambda f: (-f.priority, f.name))
+
+    def get(self, store_id: str, name: str) -> StoredFlow | None:
+        return self._db.flows.get((store_id, name))
+
+    def replace(self, store_id: str, flows: Sequence[StoredFlow]) -> None:
+        self._db.flows = {k: v for k, v in self._db.flows.items() if k[0] != store_id}
+        for flow in flows:
+            self._db.flows[(store_id, flow.name)] = flow
+
+
 class FakeUnitOfWork:
     """
     One transaction on a `FakeDatabase`: it works on a copy, and `commit()` publishes it.
@@ -1086,6 +1110,7 @@ class FakeUnitOfWork:
     suppressions: InMemorySuppressionRepository
     inbound_messages: InMemoryInboundMessageRepository
     sms_confirmations: InMemorySmsConfirmationRepository
+    flows: InMemoryFlowRepository
 
     def __init__(self, database: FakeDatabase, *, read_only: bool = False) -> None:
         self.database = database
@@ -1110,6 +1135,7 @@ class FakeUnitOfWork:
         self.suppressions = InMemorySuppressionRepository(self._working)
         self.inbound_messages = InMemoryInboundMessageRepository(self._working)
         self.sms_confirmations = InMemorySmsConfirmationRepository(self._working)
+        self.flows = InMemoryFlowRepository(self._working)
         return self
 
     def __exit__(
@@ -1157,6 +1183,7 @@ class FakeUnitOfWork:
             self.suppressions,
             self.inbound_messages,
             self.sms_confirmations,
+            self.flows,
         ):
             repository._db = working
 

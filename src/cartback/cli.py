@@ -19,6 +19,7 @@ import typer
 from cartback.commands import register as register_sources
 from cartback.commands._common import cli_errors, fail
 from cartback.commands.capture import capture_app
+from cartback.commands.flows import flows_app
 from cartback.commands.purge import purge as purge_command
 from cartback.commands.sms import sms_app
 from cartback.domain.durations import format_duration, parse_duration
@@ -36,6 +37,7 @@ app.add_typer(register_sources(), name="sources")
 app.command()(purge_command)
 app.add_typer(capture_app, name="capture")
 app.add_typer(sms_app, name="sms")
+app.add_typer(flows_app, name="flows")
 
 DatabaseUrl = Annotated[
     str | None,

@@ -21,6 +21,7 @@ from cartback.api.routes import (
     capture,
     carts,
     contacts,
+    flows,
     ingest,
     ops,
     optouts,
@@ -141,6 +142,7 @@ def create_app(container: Container, *, bench_routes: bool = False) -> FastAPI:
     app.include_router(capture.router)
     app.include_router(carts.router)
     app.include_router(contacts.router)
+    app.include_router(flows.router)
     app.include_router(twilio.router)  # before the catch-all /webhooks/{platform}/{store_id}
     app.include_router(webhooks.router)
     app.include_router(sources.router)

@@ -457,6 +457,44 @@ class SmsConfirmationRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredFlow:
+    """
+    An installed flow: its parsed definition (`domain.flows.flow_json`) and the whole file it
+    came from (`source`, the same on every flow of one apply, so the file can be shown back and
+    parsed again). `version` counts the store's applies.
+    """
+
+    store_id: str
+    name: str
+    version: int
+    source: str
+    definition: Mapping[str, Any]
+    priority: int
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class FlowRepository(Protocol):
+    """
+    A store's installed flows, unique per store and name; only the current version is kept.
+    """
+
+    def list_for_store(self, store_id: str) -> list[StoredFlow]:
+        """
+        The store's flows, highest priority first, then by name.
+        """
+        ...
+
+    def get(self, store_id: str, name: str) -> StoredFlow | None: ...
+    def replace(self, store_id: str, flows: Sequence[StoredFlow]) -> None:
+        """
+        Make `flows` the store's flows: others are deleted, these inserted or updated.
+        """
+        ...
+
+
 class UnitOfWork(Protocol):
     """
     One transaction. It rolls back on exit unless `commit()` was called.
@@ -490,6 +528,8 @@ class UnitOfWork(Protocol):
     def inbound_messages(self) -> InboundMessageRepository: ...
     @property
     def sms_confirmations(self) -> SmsConfirmationRepository: ...
+    @property
+    def flows(self) -> FlowRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

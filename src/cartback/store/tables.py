@@ -338,3 +338,22 @@ sms_confirmations = Table(
     Column("confirmed_at", UTCDateTime),
     Index(None, "store_id", "phone"),
 )
+
+# Installed flow definitions, one row per store and flow name (only the current version; the
+# version number counts the store's applies). `source` is the whole file the flow came from.
+flows = Table(
+    "flows",
+    metadata,
+    Column("id", big_id(), primary_key=True, autoincrement=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("definition", json_type(), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("store_id", "name"),
+    CheckConstraint("version > 0", name="version_positive"),
+)

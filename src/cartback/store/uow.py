@@ -10,6 +10,7 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 
 from cartback.store.carts import SqlCartRepository
+from cartback.store.flows import SqlFlowRepository
 from cartback.store.optouts import (
     SqlInboundMessageRepository,
     SqlSmsConfirmationRepository,
@@ -48,6 +49,7 @@ class SqlUnitOfWork:
     suppressions: SqlSuppressionRepository
     inbound_messages: SqlInboundMessageRepository
     sms_confirmations: SqlSmsConfirmationRepository
+    flows: SqlFlowRepository
 
     def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self._engine = engine
@@ -74,6 +76,7 @@ class SqlUnitOfWork:
         self.suppressions = SqlSuppressionRepository(connection)
         self.inbound_messages = SqlInboundMessageRepository(connection)
         self.sms_confirmations = SqlSmsConfirmationRepository(connection)
+        self.flows = SqlFlowRepository(connection)
         return self
 
     def __exit__(

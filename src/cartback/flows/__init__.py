@@ -1,0 +1,3 @@
+"""
+The flows Cartback ships (`defaults.yaml`), used by a store until it applies its own.
+"""
