@@ -33,13 +33,18 @@ from cartback.domain.ingest import EventOutcome, Inbound
 from cartback.domain.ports import (
     CartPage,
     CartRecord,
+    CartTouch,
     Contact,
+    EnrollmentRecord,
     InboundMessage,
     OrderRecord,
+    OutboundMessage,
+    OutboxMessage,
     PersonalData,
     SmsConfirmation,
     StoredFlow,
     Suppression,
+    TouchRecord,
     UnitOfWorkFactory,
     UnmappedEvent,
     Visitor,
@@ -47,6 +52,9 @@ from cartback.domain.ports import (
 )
 from cartback.domain.stores import KeyKind, Store
 from cartback.domain.time import check_aware
+from cartback.domain.touches import PENDING as TOUCH_PENDING
+from cartback.domain.touches import WENT as TOUCH_WENT
+from cartback.domain.touches import EnrollmentStatus, SendFailed, TouchStatus
 from cartback.kit.ids import new_id
 
 _OPEN = frozenset({CartStatus.ACTIVE, CartStatus.ABANDONED, CartStatus.LOST})
@@ -165,6 +173,9 @@ class FakeDatabase:
     inbound: dict[tuple[str, str], InboundMessage] = field(default_factory=dict)
     confirmations: list[SmsConfirmation] = field(default_factory=list)
     flows: dict[tuple[str, str], StoredFlow] = field(default_factory=dict)
+    enrollments: dict[str, EnrollmentRecord] = field(default_factory=dict)
+    touches: dict[str, TouchRecord] = field(default_factory=dict)
+    outbox: dict[str, OutboxMessage] = field(default_factory=dict)
     commits: int = 0
 
     def snapshot(self) -> FakeDatabase:
@@ -193,6 +204,9 @@ class FakeDatabase:
             "inbound",
             "confirmations",
             "flows",
+            "enrollments",
+            "touches",
+            "outbox",
         ):
             setattr(self, name, getattr(other, name))
         self.commits += 1
@@ -1090,6 +1104,205 @@ class InMemoryFlowRepository:
             self._db.flows[(store_id, flow.name)] = flow
 
 
+class InMemoryEnrollmentRepository:
+    """
+    Enrollments by id; at most one active per contact, as the partial unique index says.
+    """
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._db = database
+
+    def add(self, record: EnrollmentRecord) -> None:
+        if record.status is EnrollmentStatus.ACTIVE and self.active_for_contact(record.contact_id):
+            raise FakeIntegrityError("uq_enrollments_active_contact")
+        self._db.enrollments[record.id] = record
+
+    def get(self, enrollment_id: str) -> EnrollmentRecord | None:
+        return self._db.enrollments.get(enrollment_id)
+
+    def active_for_contact(self, contact_id: str) -> EnrollmentRecord | None:
+        return next(
+            (
+                e
+                for e in self._db.enrollments.values()
+                if e.contact_id == contact_id and e.status is EnrollmentStatus.ACTIVE
+            ),
+            None,
+        )
+
+    def for_cart(self, cart_id: str) -> list[EnrollmentRecord]:
+        return sorted(
+            (e for e in self._db.enrollments.values() if e.cart_id == cart_id),
+            key=lambda e: (e.started_at, e.id),
+        )
+
+    def end(
+        self, enrollment_id: str, *, status: EnrollmentStatus, reason: str | None, at: datetime
+    ) -> None:
+        current = self._db.enrollments.get(enrollment_id)
+        if current is not None and current.status is EnrollmentStatus.ACTIVE:
+            self._db.enrollments[enrollment_id] = replace(
+                current, status=status, reason=reason, ended_at=at
+            )
+
+
+class InMemoryTouchRepository:
+    """
+    Touches by id, with the reads the guards need.
+    """
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._db = database
+
+    def add(self, records: Sequence[TouchRecord]) -> None:
+        for record in records:
+            self._db.touches[record.id] = record
+
+    def get(self, touch_id: str) -> TouchRecord | None:
+        return self._db.touches.get(touch_id)
+
+    def save(self, record: TouchRecord) -> None:
+        self._db.touches[record.id] = record
+
+    def claim_due(self, *, now: datetime, limit: int) -> list[TouchRecord]:
+        def claimable(t: TouchRecord) -> bool:
+            if t.status in TOUCH_PENDING:
+                return t.due_at <= now
+            in_flight = t.status in (TouchStatus.SENDING, TouchStatus.AMBIGUOUS)
+            return in_flight and t.lease_until is not None and t.lease_until <= now
+
+        due = sorted(
+            (t for t in self._db.touches.values() if claimable(t)), key=lambda t: (t.due_at, t.id)
+        )
+        return due[:limit]
+
+    def next_due_at(self) -> datetime | None:
+        pending = [t.due_at for t in self._db.touches.values() if t.status in TOUCH_PENDING]
+        return min(pending, default=None)
+
+    def cart_key(self, cart_id: str) -> str | None:
+        record = self._db.carts.get(cart_id)
+        return record.cart.key if record is not None else None
+
+    def for_enrollment(self, enrollment_id: str) -> list[TouchRecord]:
+        return sorted(
+            (t for t in self._db.touches.values() if t.enrollment_id == enrollment_id),
+            key=lambda t: t.step,
+        )
+
+    def cancel_pending(self, enrollment_id: str, *, reason: str, now: datetime) -> int:
+        changed = 0
+        for touch in self.for_enrollment(enrollment_id):
+            if touch.status in TOUCH_PENDING:
+                self._db.touches[touch.id] = replace(
+                    touch, status=TouchStatus.CANCELLED, reason=reason, updated_at=now
+                )
+                changed += 1
+        return changed
+
+    def sent_times(self, contact_id: str, *, since: datetime) -> list[datetime]:
+        found = []
+        for touch in self._db.touches.values():
+            enrollment = self._db.enrollments.get(touch.enrollment_id)
+            if enrollment is None or enrollment.contact_id != contact_id:
+                continue
+            if touch.status in TOUCH_WENT:
+                at = touch.sent_at or touch.updated_at
+                if at >= since:
+                    found.append(at)
+        return found
+
+    def for_cart(self, store_id: str, cart_id: str) -> list[CartTouch]:
+        found = [
+            CartTouch(touch=t, flow=self._db.enrollments[t.enrollment_id].flow)
+            for t in self._db.touches.values()
+            if t.store_id == store_id and t.cart_id == cart_id
+        ]
+        return sorted(found, key=lambda c: (c.touch.created_at, c.touch.step))
+
+    def order_matches(
+        self, store_id: str, *, cart_id: str, contact_id: str, since: datetime
+    ) -> set[str]:
+        found: set[str] = set()
+        for row in self._db.orders.values():
+            order = row.order
+            if order.store_id != store_id or order.placed_at < since:
+                continue
+            if order.cart_id == cart_id:
+                found.add("cart")
+            if order.contact_id == contact_id:
+                contact = self._db.contacts.get(contact_id)
+                found.add("email" if contact is not None and contact.email else "phone")
+        return found
+
+    def mark_cart_touched(self, cart_id: str, *, at: datetime) -> None:
+        record = self._db.carts.get(cart_id)
+        if record is not None and record.cart.touched_at is None:
+            self._db.carts[cart_id] = replace(record, cart=replace(record.cart, touched_at=at))
+
+
+class InMemoryOutboxRepository:
+    """
+    Outbox messages, one per touch.
+    """
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._db = database
+
+    def add(self, message: OutboxMessage) -> str:
+        existing = self.by_touch(message.touch_id)
+        if existing is not None:
+            return existing.id
+        self._db.outbox[message.id] = message
+        return message.id
+
+    def by_touch(self, touch_id: str) -> OutboxMessage | None:
+        found = next((m for m in self._db.outbox.values() if m.touch_id == touch_id), None)
+        return self._with_touch(found) if found is not None else None
+
+    def list_for_store(
+        self, store_id: str, *, cart_key: str | None, channel: Channel | None, limit: int
+    ) -> list[OutboxMessage]:
+        found = []
+        for message in sorted(self._db.outbox.values(), key=lambda m: (m.created_at, m.id)):
+            touch = self._db.touches.get(message.touch_id)
+            record = self._db.carts.get(touch.cart_id) if touch is not None else None
+            if message.store_id != store_id or (channel and message.channel is not channel):
+                continue
+            if cart_key is not None and (record is None or record.cart.key != cart_key):
+                continue
+            found.append(self._with_touch(message))
+        return found[:limit]
+
+    def _with_touch(self, message: OutboxMessage) -> OutboxMessage:
+        touch = self._db.touches.get(message.touch_id)
+        if touch is None:
+            return message
+        return replace(message, status=touch.status.value, sent_at=touch.sent_at)
+
+
+class FakeChannel:
+    """
+    A channel that records every call, answers like an idempotent provider, and can be told
+    to fail (`fail_with`) the next calls.
+    """
+
+    def __init__(self) -> None:
+        self.sent: dict[str, OutboundMessage] = {}
+        self.calls: list[str] = []
+        self.fail_with: list[SendFailed] = []
+
+    def send(self, message: OutboundMessage, idempotency_key: str) -> str:
+        self.calls.append(idempotency_key)
+        if self.fail_with:
+            raise self.fail_with.pop(0)
+        self.sent.setdefault(idempotency_key, message)
+        return f"fake-{idempotency_key}"
+
+    def status(self, idempotency_key: str) -> str | None:
+        return f"fake-{idempotency_key}" if idempotency_key in self.sent else None
+
+
 class FakeUnitOfWork:
     """
     One transaction on a `FakeDatabase`: it works on a copy, and `commit()` publishes it.
@@ -1111,6 +1324,9 @@ class FakeUnitOfWork:
     inbound_messages: InMemoryInboundMessageRepository
     sms_confirmations: InMemorySmsConfirmationRepository
     flows: InMemoryFlowRepository
+    enrollments: InMemoryEnrollmentRepository
+    touches: InMemoryTouchRepository
+    outbox: InMemoryOutboxRepository
 
     def __init__(self, database: FakeDatabase, *, read_only: bool = False) -> None:
         self.database = database
@@ -1136,6 +1352,9 @@ class FakeUnitOfWork:
         self.inbound_messages = InMemoryInboundMessageRepository(self._working)
         self.sms_confirmations = InMemorySmsConfirmationRepository(self._working)
         self.flows = InMemoryFlowRepository(self._working)
+        self.enrollments = InMemoryEnrollmentRepository(self._working)
+        self.touches = InMemoryTouchRepository(self._working)
+        self.outbox = InMemoryOutboxRepository(self._working)
         return self
 
     def __exit__(
@@ -1184,6 +1403,9 @@ class FakeUnitOfWork:
             self.inbound_messages,
             self.sms_confirmations,
             self.flows,
+            self.enrollments,
+            self.touches,
+            self.outbox,
         ):
             repository._db = working
 

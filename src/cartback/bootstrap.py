@@ -9,12 +9,15 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from cartback.channels.outbox import OutboxChannel
+from cartback.domain.consent import Channel
+from cartback.domain.ports import MessageChannel
 from cartback.domain.time import Clock
 from cartback.engine.clock import SystemClock
 from cartback.engine.worker import Worker, WorkerConfig
 from cartback.kit.keys import SecretBox
 from cartback.kit.metrics import Metrics
-from cartback.settings import Settings
+from cartback.settings import EmailBackend, Settings, SmsBackend
 from cartback.store.database import create_database_engine
 from cartback.store.uow import SqlUnitOfWorkFactory
 
@@ -54,9 +57,24 @@ class Container:
                 heartbeat_interval=self.settings.worker_heartbeat_interval,
                 name=name,
             ),
+            channels=self.channels(),
         )
         self.workers.append(worker)
         return worker
+
+    def channels(self) -> dict[Channel, MessageChannel]:
+        """
+        The message channels the settings choose (`CARTBACK_EMAIL_BACKEND`,
+        `CARTBACK_SMS_BACKEND`); a backend not built yet leaves its channel out, so its touches
+        wait (deferred `no_channel`) instead of failing.
+        """
+        outbox = OutboxChannel(uow_factory=self.uow_factory, clock=self.clock)
+        built: dict[Channel, MessageChannel] = {}
+        if self.settings.email_backend is EmailBackend.OUTBOX:
+            built[Channel.EMAIL] = outbox
+        if self.settings.sms_backend is SmsBackend.OUTBOX:
+            built[Channel.SMS] = outbox
+        return built
 
     def close(self) -> None:
         """

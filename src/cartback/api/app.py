@@ -23,6 +23,7 @@ from cartback.api.routes import (
     contacts,
     flows,
     ingest,
+    messages,
     ops,
     optouts,
     sources,
@@ -142,6 +143,7 @@ def create_app(container: Container, *, bench_routes: bool = False) -> FastAPI:
     app.include_router(capture.router)
     app.include_router(carts.router)
     app.include_router(contacts.router)
+    app.include_router(messages.router)
     app.include_router(flows.router)
     app.include_router(twilio.router)  # before the catch-all /webhooks/{platform}/{store_id}
     app.include_router(webhooks.router)

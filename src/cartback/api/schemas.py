@@ -12,7 +12,7 @@ from babel.numbers import get_currency_precision
 from pydantic import BaseModel
 
 from cartback.domain.events import LineItem
-from cartback.domain.ports import Contact
+from cartback.domain.ports import CartTouch, Contact, OutboxMessage
 from cartback.services.carts import CartView
 
 
@@ -133,9 +133,67 @@ def _contact(contact: Contact | None) -> ContactPublic | None:
     )
 
 
-def cart_public(view: CartView) -> CartPublic:
+class MessagePublic(BaseModel):
     """
-    The public form of a cart.
+    A message the `outbox` channel kept (contract §5.5).
+    """
+
+    id: str
+    touch_id: str
+    channel: str
+    to: str
+    subject: str | None
+    text: str
+    html: str | None = None
+    status: str | None
+    sent_at: datetime | None
+
+
+class MessagesPublic(BaseModel):
+    """
+    Outbox messages, oldest first.
+    """
+
+    data: list[MessagePublic]
+    count: int
+
+
+def message_public(message: OutboxMessage) -> MessagePublic:
+    """
+    The public form of an outbox message.
+    """
+    return MessagePublic(
+        id=message.id,
+        touch_id=message.touch_id,
+        channel=message.channel.value,
+        to=message.to,
+        subject=message.subject,
+        text=message.text,
+        status=message.status,
+        sent_at=message.sent_at,
+    )
+
+
+def touch_public(found: CartTouch) -> TouchPublic:
+    """
+    The public form of a touch.
+    """
+    touch = found.touch
+    return TouchPublic(
+        id=touch.id,
+        flow=found.flow,
+        step=touch.step,
+        channel=touch.channel.value,
+        status=touch.status.value,
+        reason=touch.reason,
+        due_at=touch.due_at,
+        sent_at=touch.sent_at,
+    )
+
+
+def cart_public(view: CartView, touches: list[CartTouch] | None = None) -> CartPublic:
+    """
+    The public form of a cart, with its touches when they were read.
     """
     cart = view.record.cart
     recovered = cart.status.value == "recovered"
@@ -159,5 +217,5 @@ def cart_public(view: CartView) -> CartPublic:
         lost_at=cart.lost_at,
         order_id=cart.order_id,
         created_at=view.record.created_at,
-        touches=[],
+        touches=[touch_public(t) for t in touches or []],
     )

@@ -14,10 +14,12 @@ from typing import Any, Protocol, Self
 
 from cartback.domain.cart import Cart
 from cartback.domain.consent import Channel, ConsentFact, LedgerUpdate, Purpose
+from cartback.domain.events import Stage
 from cartback.domain.identity import ContactRef
 from cartback.domain.ingest import EventOutcome, Inbound
 from cartback.domain.stores import KeyKind, Store
 from cartback.domain.time import check_aware
+from cartback.domain.touches import EnrollmentStatus, Group, TouchStatus
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -495,6 +497,207 @@ class FlowRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EnrollmentRecord:
+    """
+    A contact's run through one flow for one cart, and the trigger it started from (the
+    cart's stage and abandonment time, for `schedule.replacement`).
+    """
+
+    id: str
+    store_id: str
+    contact_id: str
+    cart_id: str
+    flow: str
+    flow_version: int
+    group: Group
+    status: EnrollmentStatus
+    stage: Stage
+    triggered_at: datetime
+    started_at: datetime
+    reason: str | None = None
+    ended_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TouchRecord:
+    """
+    One step's message for an enrollment, with the lease of a send in flight.
+    """
+
+    id: str
+    store_id: str
+    enrollment_id: str
+    cart_id: str
+    step: int
+    channel: Channel
+    template: str
+    status: TouchStatus
+    due_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    variant: str | None = None
+    reason: str | None = None
+    attempts: int = 0
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    sent_at: datetime | None = None
+    provider_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CartTouch:
+    """
+    A touch as the cart read API shows it (with its flow's name).
+    """
+
+    touch: TouchRecord
+    flow: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OutboundMessage:
+    """
+    A rendered message for a channel to deliver.
+    """
+
+    store_id: str
+    touch_id: str
+    channel: Channel
+    to: str
+    subject: str | None
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OutboxMessage:
+    """
+    A message the `outbox` channel kept instead of sending, with its touch's state.
+    """
+
+    id: str
+    store_id: str
+    touch_id: str
+    channel: Channel
+    to: str
+    subject: str | None
+    text: str
+    created_at: datetime
+    status: str | None = None
+    sent_at: datetime | None = None
+
+
+class EnrollmentRepository(Protocol):
+    """
+    Enrollments; at most one active per contact.
+    """
+
+    def add(self, record: EnrollmentRecord) -> None: ...
+    def get(self, enrollment_id: str) -> EnrollmentRecord | None: ...
+    def active_for_contact(self, contact_id: str) -> EnrollmentRecord | None: ...
+    def for_cart(self, cart_id: str) -> list[EnrollmentRecord]: ...
+    def end(
+        self, enrollment_id: str, *, status: EnrollmentStatus, reason: str | None, at: datetime
+    ) -> None: ...
+
+
+class TouchRepository(Protocol):
+    """
+    Touches, the worker's claim on due ones, and the facts the guards read around them.
+    """
+
+    def add(self, records: Sequence[TouchRecord]) -> None: ...
+    def get(self, touch_id: str) -> TouchRecord | None: ...
+    def save(self, record: TouchRecord) -> None:
+        """
+        Write the touch's changing columns (status, reason, due_at, attempts, lease, sent).
+        """
+        ...
+
+    def claim_due(self, *, now: datetime, limit: int) -> list[TouchRecord]:
+        """
+        Lock up to `limit` `scheduled`/`deferred` touches due at `now`, and `sending` touches
+        whose lease ran out, oldest first (SKIP LOCKED on PostgreSQL).
+        """
+        ...
+
+    def next_due_at(self) -> datetime | None: ...
+    def cart_key(self, cart_id: str) -> str | None:
+        """
+        The platform key of a cart by its id (to read it through the cart repository).
+        """
+        ...
+
+    def for_enrollment(self, enrollment_id: str) -> list[TouchRecord]: ...
+    def cancel_pending(self, enrollment_id: str, *, reason: str, now: datetime) -> int:
+        """
+        Cancel the enrollment's `scheduled` and `deferred` touches with `reason`; the count.
+        """
+        ...
+
+    def sent_times(self, contact_id: str, *, since: datetime) -> list[datetime]:
+        """
+        When the contact was sent anything (any flow, any channel) at or after `since`.
+        """
+        ...
+
+    def for_cart(self, store_id: str, cart_id: str) -> list[CartTouch]: ...
+    def order_matches(
+        self, store_id: str, *, cart_id: str, contact_id: str, since: datetime
+    ) -> set[str]:
+        """
+        How orders placed at or after `since` match: `cart` (this cart), `email`/`phone`
+        (the same contact, who is unique per store by email and phone).
+        """
+        ...
+
+    def mark_cart_touched(self, cart_id: str, *, at: datetime) -> None:
+        """
+        Stamp the cart's first sent touch (an order after it makes the cart `recovered`).
+        """
+        ...
+
+
+class OutboxRepository(Protocol):
+    """
+    The `outbox` channel's messages, one per touch.
+    """
+
+    def add(self, message: OutboxMessage) -> str:
+        """
+        Store the message unless its touch has one already; the stored message's id.
+        """
+        ...
+
+    def by_touch(self, touch_id: str) -> OutboxMessage | None: ...
+    def list_for_store(
+        self, store_id: str, *, cart_key: str | None, channel: Channel | None, limit: int
+    ) -> list[OutboxMessage]: ...
+
+
+class MessageChannel(Protocol):
+    """
+    A way to deliver messages (`outbox`, SMTP, Twilio). The touch id is the idempotency key:
+    a second `send` with the same key delivers nothing new and answers the same provider id.
+    """
+
+    def send(self, message: OutboundMessage, idempotency_key: str) -> str:
+        """
+        Deliver `message`; the provider's id for it.
+
+        Raises:
+            SendFailed: the provider refused or could not be reached (`transient` says which).
+        """
+        ...
+
+    def status(self, idempotency_key: str) -> str | None:
+        """
+        The provider id of the message sent under this key, or None if none was sent (the
+        lookup that resolves an `ambiguous` touch).
+        """
+        ...
+
+
 class UnitOfWork(Protocol):
     """
     One transaction. It rolls back on exit unless `commit()` was called.
@@ -530,6 +733,12 @@ class UnitOfWork(Protocol):
     def sms_confirmations(self) -> SmsConfirmationRepository: ...
     @property
     def flows(self) -> FlowRepository: ...
+    @property
+    def enrollments(self) -> EnrollmentRepository: ...
+    @property
+    def touches(self) -> TouchRepository: ...
+    @property
+    def outbox(self) -> OutboxRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

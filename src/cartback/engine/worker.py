@@ -13,17 +13,20 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy.exc import DBAPIError
 
-from cartback.domain.ports import UnitOfWorkFactory
+from cartback.domain.consent import Channel
+from cartback.domain.ports import MessageChannel, UnitOfWorkFactory
 from cartback.domain.time import Clock
 from cartback.kit.ids import new_id
 from cartback.kit.metrics import Metrics
 from cartback.services.abandonment import TimerReport, process_due_carts
+from cartback.services.dispatch import DispatchConfig, DispatchReport, dispatch_due_touches
 from cartback.services.retention import purge_expired
 
 log = structlog.get_logger(__name__)
@@ -61,8 +64,11 @@ class Worker:
         clock: Clock,
         metrics: Metrics,
         config: WorkerConfig,
+        channels: Mapping[Channel, MessageChannel] | None = None,
     ) -> None:
         self._uow_factory = uow_factory
+        #: Where touches go; without channels the worker fires cart timers only.
+        self._channels = dict(channels or {})
         self._clock = clock
         self._metrics = metrics
         self._config = config
@@ -95,6 +101,7 @@ class Worker:
             while not self._stop.is_set():
                 try:
                     report = self.run_pass()
+                    dispatched = self.dispatch_pass()
                 except DBAPIError as error:
                     failures += 1
                     self._metrics.worker_errors.inc()
@@ -104,10 +111,11 @@ class Worker:
                     self._stop.wait(self._backoff(failures))
                     continue
                 failures = 0
-                processed += report.processed
+                processed += report.processed + dispatched.processed
                 self._beat()
                 self.purge_if_due()
-                if report.processed >= self._config.batch_size:
+                busy = max(report.processed, dispatched.processed)
+                if busy >= self._config.batch_size or dispatched.statuses.get("scheduled"):
                     continue  # more may be due right now
                 if once:
                     break
@@ -128,6 +136,24 @@ class Worker:
             self._metrics.timers_fired.labels(outcome=outcome.value).inc(count)
         for seconds in report.lateness:
             self._metrics.abandon_lateness.observe(max(seconds, 0.0))
+        return report
+
+    def dispatch_pass(self) -> DispatchReport:
+        """
+        One pass of the send protocol over due touches (`services.dispatch`).
+        """
+        if not self._channels:
+            return DispatchReport()
+        report = dispatch_due_touches(
+            uow_factory=self._uow_factory,
+            clock=self._clock,
+            channels=self._channels,
+            config=DispatchConfig(worker_id=self.id, limit=self._config.batch_size),
+        )
+        for status, count in report.statuses.items():
+            self._metrics.touches_dispatched.labels(status=status).inc(count)
+        for seconds in report.latency:
+            self._metrics.due_to_sent.observe(max(seconds, 0.0))
         return report
 
     def purge_if_due(self) -> bool:
@@ -162,11 +188,15 @@ class Worker:
         poll = self._config.poll_interval.total_seconds()
         try:
             with self._uow_factory(read_only=True) as uow:
-                next_at = uow.carts.next_check_at()
+                moments = [uow.carts.next_check_at()]
+                if self._channels:
+                    moments.append(uow.touches.next_due_at())
         except DBAPIError:
             return poll
-        if next_at is None:
+        pending = [m for m in moments if m is not None]
+        if not pending:
             return poll
+        next_at = min(pending)
         wait = (next_at - self._clock.now()).total_seconds()
         return min(max(wait, 0.0), poll)
 

@@ -72,6 +72,17 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.touches_dispatched = Counter(
+            "cartback_touches_dispatched_total",
+            "Touches the worker decided or sent, by the status they ended the pass in.",
+            ["status"],
+            registry=self.registry,
+        )
+        self.due_to_sent = Histogram(
+            "cartback_touch_due_to_sent_seconds",
+            "Seconds from a touch's due time to its recorded send.",
+            registry=self.registry,
+        )
         self.workers_alive = Gauge(
             "cartback_workers_alive",
             "Workers whose heartbeat is recent.",

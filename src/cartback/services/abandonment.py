@@ -13,6 +13,7 @@ from cartback.domain.cart import TimerOutcome, on_timer
 from cartback.domain.ports import UnitOfWork
 from cartback.domain.stores import Store
 from cartback.domain.time import Clock
+from cartback.services.enrollment import StoreFlows, enroll_abandoned, store_flows
 
 log = structlog.get_logger(__name__)
 
@@ -25,6 +26,8 @@ class TimerReport:
 
     outcomes: dict[TimerOutcome, int] = field(default_factory=dict)
     lateness: tuple[float, ...] = ()
+    #: Abandoned carts enrolled in a flow in the same transaction (`services.enrollment`).
+    enrolled: int = 0
 
     @property
     def processed(self) -> int:
@@ -44,11 +47,13 @@ def process_due_carts(*, uow: UnitOfWork, clock: Clock, limit: int) -> TimerRepo
     now = clock.now()
     outcomes: dict[TimerOutcome, int] = {}
     lateness: list[float] = []
+    enrolled = 0
     with uow:
         due = uow.carts.claim_due(now=now, limit=limit)
         if not due:
             return TimerReport()
         stores: dict[str, Store | None] = {}
+        flows: dict[str, StoreFlows] = {}
         decided = []
         for record in due:
             if record.store_id not in stores:
@@ -70,6 +75,17 @@ def process_due_carts(*, uow: UnitOfWork, clock: Clock, limit: int) -> TimerRepo
                     cart_id=record.cart.key,
                     stage=cart.stage.value,
                 )
+                # Enrollment and its touches commit with the abandonment, or neither does.
+                if record.store_id not in flows:
+                    flows[record.store_id] = store_flows(uow, record.store_id)
+                started = enroll_abandoned(
+                    uow=uow,
+                    store=store,
+                    record=replace(record, cart=cart),
+                    now=now,
+                    flows=flows[record.store_id],
+                )
+                enrolled += started is not None
         uow.carts.save_states(decided, now=now)
         uow.commit()
-    return TimerReport(outcomes=outcomes, lateness=tuple(lateness))
+    return TimerReport(outcomes=outcomes, lateness=tuple(lateness), enrolled=enrolled)

@@ -357,3 +357,103 @@ flows = Table(
     UniqueConstraint("store_id", "name"),
     CheckConstraint("version > 0", name="version_positive"),
 )
+
+# A contact's run through a flow for one cart (issue #5). At most one ACTIVE enrollment per
+# contact: a partial unique index on both databases (PostgreSQL and SQLite both have them),
+# and the enrollment service checks it first so a replacement ends the old one before.
+enrollments = Table(
+    "enrollments",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("contact_id", String(ID), ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    Column("cart_id", String(ID), ForeignKey("carts.id", ondelete="CASCADE"), nullable=False),
+    Column("flow", String(64), nullable=False),
+    Column("flow_version", Integer, nullable=False),
+    Column("group", String(10), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("reason", String(30)),
+    Column("stage", String(20), nullable=False),
+    Column("triggered_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    CheckConstraint("\"group\" IN ('treated', 'control')", name="group_known"),
+    Index(
+        "uq_enrollments_active_contact",
+        "contact_id",
+        unique=True,
+        postgresql_where=text("status = 'active'"),
+        sqlite_where=text("status = 'active'"),
+    ),
+    Index(None, "cart_id"),
+)
+
+# One message a flow step means for an enrollment: scheduled, then sent, skipped, deferred,
+# cancelled or withheld (contract §6). `lease_*` guard the `sending` window of the send protocol.
+touches = Table(
+    "touches",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "enrollment_id",
+        String(ID),
+        ForeignKey("enrollments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("cart_id", String(ID), ForeignKey("carts.id", ondelete="CASCADE"), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("variant", String(64)),
+    Column("channel", String(10), nullable=False),
+    Column("template", String(100), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("reason", String(30)),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("lease_owner", String(ID)),
+    Column("lease_until", UTCDateTime),
+    Column("sent_at", UTCDateTime),
+    Column("provider_id", String(255)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+    # The worker's claim reads only touches waiting to go, in due order.
+    Index(
+        "ix_touches_due_at_pending",
+        "due_at",
+        "id",
+        postgresql_where=text("status IN ('scheduled', 'deferred')"),
+        sqlite_where=text("status IN ('scheduled', 'deferred')"),
+    ),
+    # Sends whose worker may have died: found by their lease.
+    Index(
+        "ix_touches_lease_until_sending",
+        "lease_until",
+        postgresql_where=text("status = 'sending'"),
+        sqlite_where=text("status = 'sending'"),
+    ),
+    Index(None, "enrollment_id", "step"),
+    Index(None, "cart_id"),
+)
+
+# The development channel: what would have been sent, stored instead (nothing leaves).
+outbox_messages = Table(
+    "outbox_messages",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    # Cascades, so erasing a contact (enrollments → touches) erases what was sent to them too.
+    Column(
+        "touch_id",
+        String(ID),
+        ForeignKey("touches.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("channel", String(10), nullable=False),
+    Column("to_address", String(320), nullable=False),
+    Column("subject", String(500)),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "store_id", "created_at"),
+)

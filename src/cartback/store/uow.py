@@ -27,6 +27,11 @@ from cartback.store.repositories import (
     SqlWorkerRepository,
 )
 from cartback.store.retention import SqlRetentionRepository
+from cartback.store.touches import (
+    SqlEnrollmentRepository,
+    SqlOutboxRepository,
+    SqlTouchRepository,
+)
 from cartback.store.unmapped import SqlUnmappedEventRepository
 
 
@@ -50,6 +55,9 @@ class SqlUnitOfWork:
     inbound_messages: SqlInboundMessageRepository
     sms_confirmations: SqlSmsConfirmationRepository
     flows: SqlFlowRepository
+    enrollments: SqlEnrollmentRepository
+    touches: SqlTouchRepository
+    outbox: SqlOutboxRepository
 
     def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self._engine = engine
@@ -77,6 +85,9 @@ class SqlUnitOfWork:
         self.inbound_messages = SqlInboundMessageRepository(connection)
         self.sms_confirmations = SqlSmsConfirmationRepository(connection)
         self.flows = SqlFlowRepository(connection)
+        self.enrollments = SqlEnrollmentRepository(connection)
+        self.touches = SqlTouchRepository(connection)
+        self.outbox = SqlOutboxRepository(connection)
         return self
 
     def __exit__(

@@ -18,6 +18,7 @@ from cartback.domain.errors import InvalidInput, NotFound
 from cartback.domain.stores import Principal
 from cartback.kit.normalise import normalise_email
 from cartback.services.carts import get_cart, list_carts
+from cartback.services.messages import cart_touches
 
 router = APIRouter(tags=["carts"], responses=PROBLEM_RESPONSES)
 
@@ -48,7 +49,12 @@ def read_cart(cart_id: str, principal: ServerPrincipal, request: Request) -> Car
         store_id=principal.store.id,
         cart_key=cart_id,
     )
-    return cart_public(view)
+    touches = cart_touches(
+        uow=state.container.uow_factory(read_only=True),
+        store_id=principal.store.id,
+        cart_key=cart_id,
+    )
+    return cart_public(view, touches)
 
 
 def _utc(since: datetime) -> datetime:

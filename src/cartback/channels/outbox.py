@@ -1,0 +1,56 @@
+"""
+The development channel: messages are stored in `outbox_messages` (and shown by
+`GET /v1/messages`); nothing leaves the machine. It behaves like a provider that takes an
+idempotency key: the touch id is unique in the table, so a second send of one touch stores
+nothing new, and `status` looks the message up by it (resolving `ambiguous` touches).
+"""
+
+from __future__ import annotations
+
+from cartback.domain.ports import OutboundMessage, OutboxMessage, UnitOfWorkFactory
+from cartback.domain.time import Clock
+from cartback.domain.touches import SendFailed
+from cartback.kit.ids import new_id
+
+
+class OutboxChannel:
+    """
+    Stores each message in its own transaction, as a provider would accept it.
+    """
+
+    def __init__(self, *, uow_factory: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow_factory = uow_factory
+        self._clock = clock
+
+    def send(self, message: OutboundMessage, idempotency_key: str) -> str:
+        """
+        Store the message under `idempotency_key` (the touch id); the stored message's id.
+
+        Raises:
+            SendFailed: the message has no address (permanent), as a provider would refuse it.
+        """
+        if not message.to:
+            raise SendFailed("no_address", transient=False)
+        with self._uow_factory() as uow:
+            stored_id = uow.outbox.add(
+                OutboxMessage(
+                    id=new_id("msg"),
+                    store_id=message.store_id,
+                    touch_id=idempotency_key,
+                    channel=message.channel,
+                    to=message.to,
+                    subject=message.subject,
+                    text=message.text,
+                    created_at=self._clock.now(),
+                )
+            )
+            uow.commit()
+        return stored_id
+
+    def status(self, idempotency_key: str) -> str | None:
+        """
+        The stored message's id for this touch, or None if it was never stored.
+        """
+        with self._uow_factory(read_only=True) as uow:
+            found = uow.outbox.by_touch(idempotency_key)
+        return found.id if found is not None else None
