@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from cartback.domain.consent import Channel
 from cartback.domain.flows import (
     FlowsInvalid,
     OfferKind,
-    StepChannel,
     TriggerKind,
     flow_json,
     parse_flows,
@@ -45,9 +45,7 @@ def test_the_contract_example_validates_into_the_model() -> None:
         flow.trigger.inactive_for,
     )
     assert (TriggerKind.ABANDONMENT, 0.10, 3) == (flow.trigger.kind, flow.holdout, len(flow.steps))
-    assert [StepChannel.EMAIL, StepChannel.SMS, StepChannel.EMAIL] == [
-        s.channel for s in flow.steps
-    ]
+    assert [Channel.EMAIL, Channel.SMS, Channel.EMAIL] == [s.channel for s in flow.steps]
     assert offer is not None
     assert (OfferKind.PERCENT, Decimal(10), timedelta(hours=48), ("on_sale",)) == (
         offer.kind,

@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from cartback.domain.consent import Channel
 from cartback.domain.durations import format_duration, parse_duration
 from cartback.domain.errors import FieldError, InvalidInput
 from cartback.domain.expressions import Expression, ExpressionError, compile_expression
@@ -66,15 +67,6 @@ class TriggerKind(StrEnum):
     ABANDONMENT = "abandonment"
     BACK_IN_STOCK = "back_in_stock"
     LAUNCH = "launch"
-
-
-class StepChannel(StrEnum):
-    """
-    How a step reaches the shopper.
-    """
-
-    EMAIL = "email"
-    SMS = "sms"
 
 
 class OfferKind(StrEnum):
@@ -131,7 +123,7 @@ class Step:
     """
 
     wait: timedelta
-    channel: StepChannel
+    channel: Channel
     template: str
     when: Expression | None = None
     offer: Offer | None = None
@@ -581,13 +573,13 @@ def _step(reader: _Reader, node: yaml.Node, path: str) -> Step:
     found = reader.mapping(node, path, allowed=_STEP_KEYS, required=("wait", "channel", "template"))
     wait = reader.optional(found, "wait", path, reader.duration)
     channel_text = reader.optional(
-        found, "channel", path, lambda n, p: reader.choice(n, p, tuple(StepChannel))
+        found, "channel", path, lambda n, p: reader.choice(n, p, tuple(Channel))
     )
-    channel = StepChannel(channel_text) if channel_text else None
+    channel = Channel(channel_text) if channel_text else None
     template = reader.optional(found, "template", path, lambda n, p: reader.text(n, p, _TEMPLATE))
-    prefix = SMS_CONSENT if channel is StepChannel.SMS else None
+    prefix = SMS_CONSENT if channel is Channel.SMS else None
     when = reader.optional(found, "when", path, lambda n, p: reader.expression(n, p, prefix))
-    if channel is StepChannel.SMS and "when" not in found:
+    if channel is Channel.SMS and "when" not in found:
         when = compile_expression(SMS_CONSENT)
     offer = reader.optional(found, "offer", path, lambda n, p: _offer(reader, n, p))
     variants = reader.optional(found, "variants", path, lambda n, p: _variants(reader, n, p))
@@ -701,7 +693,7 @@ def _defaults(reader: _Reader, node: yaml.Node, path: str) -> FlowDefaults:
 
 
 def _quiet(reader: _Reader, node: yaml.Node, path: str) -> dict[str, QuietHours]:
-    found = reader.mapping(node, path, allowed=tuple(StepChannel))
+    found = reader.mapping(node, path, allowed=tuple(Channel))
     windows: dict[str, QuietHours] = {}
     for channel, value in found.items():
         with reader.collect():

@@ -269,8 +269,7 @@ def _touches(
     measurement can read what the control group would have been sent, and when).
     """
     plans = [
-        StepPlan(index=i, wait=step.wait, channel=Channel(step.channel.value))
-        for i, step in enumerate(flow.steps)
+        StepPlan(index=i, wait=step.wait, channel=step.channel) for i, step in enumerate(flow.steps)
     ]
     status = TouchStatus.WITHHELD if enrollment.group is Group.CONTROL else TouchStatus.SCHEDULED
     touches = []
