@@ -1,6 +1,6 @@
 """
-`python -m bench ingest|abandon|claim|all [--db sqlite|postgresql|both]`: run benchmarks and
-print their results as JSON (also written under bench/results/).
+`python -m bench ingest|abandon|claim|dispatch|all [--db sqlite|postgresql|both]`: run
+benchmarks and print their results as JSON (also written under bench/results/).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.abandon import bench_claim_scaling, bench_lateness
+from bench.dispatch import bench_dispatch, bench_due_to_sent
 from bench.ingest import bench_ingest
 
 RESULTS = Path(__file__).parent / "results"
@@ -22,10 +23,18 @@ def main() -> None:
     Parse the command line and run the chosen benchmarks.
     """
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("suite", choices=["ingest", "abandon", "claim", "all"])
+    parser.add_argument("suite", choices=["ingest", "abandon", "claim", "dispatch", "all"])
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--seconds", type=int, default=10, help="length of each load phase")
-    parser.add_argument("--largest", type=int, default=1_000_000, help="claim: largest table")
+    parser.add_argument(
+        "--largest", type=int, default=1_000_000, help="claim, dispatch: largest table"
+    )
+    parser.add_argument(
+        "--due", type=int, default=20_000, help="dispatch: due touches one worker drains"
+    )
+    parser.add_argument(
+        "--rate", type=int, default=300, help="dispatch: touches falling due per second"
+    )
     args = parser.parse_args()
     backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     results: list[dict[str, Any]] = []
@@ -38,6 +47,14 @@ def main() -> None:
             results.append(
                 {"suite": "claim", **bench_claim_scaling(backend, sizes=(10_000, args.largest))}
             )
+        if args.suite in ("dispatch", "all"):
+            sizes = (10_000, args.largest)
+            results.append(
+                {"suite": "dispatch", **bench_dispatch(backend, sizes=sizes, due=args.due)}
+            )
+            print(json.dumps(results[-1], indent=2), flush=True)
+            latency = bench_due_to_sent(backend, rate=args.rate, seconds=args.seconds * 2)
+            results.append({"suite": "dispatch-latency", **latency})
         print(json.dumps(results[-1], indent=2), flush=True)
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}-{args.suite}.json"

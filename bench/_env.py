@@ -11,13 +11,16 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sized
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -186,3 +189,29 @@ def server(url: str, *, web_workers: int = 1) -> Iterator[RunningServer]:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def median_claim_ms(
+    factory: Callable[[], Any],
+    claim: Callable[[Any, datetime, int], Sized],
+    *,
+    limit: int,
+    repeats: int,
+) -> float:
+    """
+    The median time of `repeats` claims of `limit` due rows (`claim(uow, now, limit)`), each
+    rolled back so the next claims the same rows.
+
+    Raises:
+        RuntimeError: a claim found fewer due rows than `limit`.
+    """
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        with factory() as uow:
+            claimed = claim(uow, datetime.now(UTC), limit)
+            uow.rollback()
+        timings.append((time.perf_counter() - started) * 1000)
+        if len(claimed) != limit:
+            raise RuntimeError(f"expected {limit} due rows, claimed {len(claimed)}")
+    return statistics.median(timings)

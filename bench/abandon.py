@@ -5,7 +5,6 @@ real on the system clock), and whether the claim's cost stays flat as the table 
 
 from __future__ import annotations
 
-import statistics
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -13,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from bench._env import create_bench_store, fresh_database, machine, settings
+from bench._env import create_bench_store, fresh_database, machine, median_claim_ms, settings
 from cartback.bootstrap import bootstrap
 from cartback.domain.cart import new_cart
 from cartback.domain.events import LineItem, Stage
@@ -123,16 +122,12 @@ def _fill(engine: Engine, store_id: str, count: int, backend: str) -> None:
 
 
 def _claim_ms(factory: SqlUnitOfWorkFactory, *, limit: int, repeats: int) -> float:
-    timings = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        with factory() as uow:
-            claimed = uow.carts.claim_due(now=datetime.now(UTC), limit=limit)
-            uow.rollback()
-        timings.append((time.perf_counter() - started) * 1000)
-        if len(claimed) != limit:
-            raise RuntimeError(f"expected {limit} due carts, claimed {len(claimed)}")
-    return statistics.median(timings)
+    return median_claim_ms(
+        factory,
+        lambda uow, now, n: uow.carts.claim_due(now=now, limit=n),
+        limit=limit,
+        repeats=repeats,
+    )
 
 
 def bench_claim_scaling(

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from cartback.domain.cart import CartStatus
+from cartback.domain.catalog import CatalogItem
 from cartback.domain.consent import (
     Channel,
     ConsentFact,
@@ -42,6 +43,7 @@ from cartback.domain.ports import (
     OutboxMessage,
     PersonalData,
     SmsConfirmation,
+    StockWatch,
     StoredFlow,
     Suppression,
     TouchRecord,
@@ -54,7 +56,7 @@ from cartback.domain.stores import KeyKind, Store
 from cartback.domain.time import check_aware
 from cartback.domain.touches import PENDING as TOUCH_PENDING
 from cartback.domain.touches import WENT as TOUCH_WENT
-from cartback.domain.touches import EnrollmentStatus, SendFailed, TouchStatus
+from cartback.domain.touches import EnrollmentStatus, Group, SendFailed, TouchStatus
 from cartback.kit.ids import new_id
 
 _OPEN = frozenset({CartStatus.ACTIVE, CartStatus.ABANDONED, CartStatus.LOST})
@@ -176,6 +178,8 @@ class FakeDatabase:
     enrollments: dict[str, EnrollmentRecord] = field(default_factory=dict)
     touches: dict[str, TouchRecord] = field(default_factory=dict)
     outbox: dict[str, OutboxMessage] = field(default_factory=dict)
+    catalog: dict[tuple[str, str], CatalogItem] = field(default_factory=dict)
+    watches: dict[tuple[str, str], StockWatch] = field(default_factory=dict)
     commits: int = 0
 
     def snapshot(self) -> FakeDatabase:
@@ -207,6 +211,8 @@ class FakeDatabase:
             "enrollments",
             "touches",
             "outbox",
+            "catalog",
+            "watches",
         ):
             setattr(self, name, getattr(other, name))
         self.commits += 1
@@ -423,6 +429,9 @@ class InMemoryContactRepository:
         if current is not None:
             self._db.contacts[contact_id] = replace(current, is_bot=True)
 
+    def get_many(self, contact_ids: Sequence[str]) -> dict[str, Contact]:
+        return {c: self._db.contacts[c] for c in contact_ids if c in self._db.contacts}
+
     def get(self, store_id: str, contact_id: str) -> Contact | None:
         contact = self._db.contacts.get(contact_id)
         return contact if contact is not None and contact.store_id == store_id else None
@@ -471,6 +480,9 @@ class InMemoryCartRepository:
 
     def get(self, store_id: str, key: str) -> CartRecord | None:
         return self.get_many(store_id, [key]).get(key)
+
+    def get_by_ids(self, cart_ids: Sequence[str]) -> dict[str, CartRecord]:
+        return {c: self._db.carts[c] for c in cart_ids if c in self._db.carts}
 
     def find_open(
         self, store_id: str, *, visitor_id: str | None = None, contact_id: str | None = None
@@ -579,6 +591,16 @@ class InMemoryCartRepository:
             (r for r in self._of_store(store_id) if r.cart.status in timed), key=lambda r: r.id
         )
 
+    def abandoned_between(
+        self, store_id: str, *, since: datetime, until: datetime, limit: int
+    ) -> list[CartRecord]:
+        found = [
+            r
+            for r in self._of_store(store_id)
+            if r.cart.abandoned_at is not None and since <= r.cart.abandoned_at < until
+        ]
+        return sorted(found, key=lambda r: (r.cart.abandoned_at, r.id))[:limit]
+
     def _of_store(self, store_id: str) -> list[CartRecord]:
         return [r for r in self._db.carts.values() if r.store_id == store_id]
 
@@ -645,6 +667,31 @@ class InMemoryOrderRepository:
             for row in self._db.orders.values()
         )
 
+    def ordered_among(self, store_id: str, contact_ids: Sequence[str]) -> set[str]:
+        return {c for c in contact_ids if self.has_ordered(store_id, c)}
+
+    def counts_among(self, store_id: str, contact_ids: Sequence[str]) -> dict[str, int]:
+        return {c: self.count_for_contact(store_id, c) for c in contact_ids}
+
+    def count_for_contact(self, store_id: str, contact_id: str) -> int:
+        return sum(
+            1
+            for row in self._db.orders.values()
+            if row.order.store_id == store_id
+            and row.order.contact_id == contact_id
+            and row.order.status != "cancelled"
+        )
+
+    def placed_between(
+        self, store_id: str, *, since: datetime, until: datetime
+    ) -> list[OrderRecord]:
+        found = [
+            row.order
+            for row in self._db.orders.values()
+            if row.order.store_id == store_id and since <= row.order.placed_at < until
+        ]
+        return sorted(found, key=lambda o: o.placed_at)
+
 
 class InMemoryConsentRepository:
     """
@@ -666,6 +713,11 @@ class InMemoryConsentRepository:
                 confirmed_at=entry.confirmed_at,
             )
         return state
+
+    def current_many(
+        self, contact_ids: Sequence[str]
+    ) -> dict[str, dict[tuple[Channel, Purpose], ConsentFact]]:
+        return {c: self.current(c) for c in contact_ids}
 
     def record(
         self, store_id: str, contact_id: str, ledger: LedgerUpdate, *, now: datetime
@@ -995,6 +1047,11 @@ class InMemorySuppressionRepository:
             for s in self._db.suppressions
         )
 
+    def suppressed_among(
+        self, store_id: str, channel: Channel, addresses: Sequence[str]
+    ) -> set[str]:
+        return {a for a in addresses if self.is_suppressed(store_id, channel, a)}
+
     def get(self, store_id: str, channel: Channel, address: str) -> Suppression | None:
         forms = self._forms(address)
         return next(
@@ -1120,6 +1177,9 @@ class InMemoryEnrollmentRepository:
     def get(self, enrollment_id: str) -> EnrollmentRecord | None:
         return self._db.enrollments.get(enrollment_id)
 
+    def get_many(self, enrollment_ids: Sequence[str]) -> dict[str, EnrollmentRecord]:
+        return {e: self._db.enrollments[e] for e in enrollment_ids if e in self._db.enrollments}
+
     def active_for_contact(self, contact_id: str) -> EnrollmentRecord | None:
         return next(
             (
@@ -1145,6 +1205,20 @@ class InMemoryEnrollmentRepository:
                 current, status=status, reason=reason, ended_at=at
             )
 
+    def complete_held_out(self, *, now: datetime, limit: int) -> int:
+        done = [
+            e
+            for e in self._db.enrollments.values()
+            if e.group is Group.CONTROL
+            and e.status is EnrollmentStatus.ACTIVE
+            and all(t.due_at <= now for t in self._db.touches.values() if t.enrollment_id == e.id)
+        ][:limit]
+        for enrollment in done:
+            self._db.enrollments[enrollment.id] = replace(
+                enrollment, status=EnrollmentStatus.COMPLETED, ended_at=now
+            )
+        return len(done)
+
 
 class InMemoryTouchRepository:
     """
@@ -1161,8 +1235,15 @@ class InMemoryTouchRepository:
     def get(self, touch_id: str) -> TouchRecord | None:
         return self._db.touches.get(touch_id)
 
+    def get_many(self, touch_ids: Sequence[str]) -> dict[str, TouchRecord]:
+        return {t: self._db.touches[t] for t in touch_ids if t in self._db.touches}
+
     def save(self, record: TouchRecord) -> None:
         self._db.touches[record.id] = record
+
+    def save_many(self, records: Sequence[TouchRecord]) -> None:
+        for record in records:
+            self.save(record)
 
     def claim_due(self, *, now: datetime, limit: int) -> list[TouchRecord]:
         def claimable(t: TouchRecord) -> bool:
@@ -1175,6 +1256,19 @@ class InMemoryTouchRepository:
             (t for t in self._db.touches.values() if claimable(t)), key=lambda t: (t.due_at, t.id)
         )
         return due[:limit]
+
+    def extend_leases(self, touch_ids: Sequence[str], *, owner: str, until: datetime) -> set[str]:
+        renewed: set[str] = set()
+        for touch_id in touch_ids:
+            touch = self._db.touches.get(touch_id)
+            in_flight = touch is not None and touch.status in (
+                TouchStatus.SENDING,
+                TouchStatus.AMBIGUOUS,
+            )
+            if touch is not None and in_flight and touch.lease_owner == owner:
+                self._db.touches[touch_id] = replace(touch, lease_until=until)
+                renewed.add(touch_id)
+        return renewed
 
     def next_due_at(self) -> datetime | None:
         pending = [t.due_at for t in self._db.touches.values() if t.status in TOUCH_PENDING]
@@ -1190,6 +1284,13 @@ class InMemoryTouchRepository:
             key=lambda t: t.step,
         )
 
+    def for_enrollments(self, enrollment_ids: Sequence[str]) -> dict[str, list[TouchRecord]]:
+        return {e: self.for_enrollment(e) for e in enrollment_ids}
+
+    def with_open_touches(self, enrollment_ids: Sequence[str]) -> set[str]:
+        still = (*TOUCH_PENDING, TouchStatus.SENDING, TouchStatus.AMBIGUOUS)
+        return {e for e in enrollment_ids if any(t.status in still for t in self.for_enrollment(e))}
+
     def cancel_pending(self, enrollment_id: str, *, reason: str, now: datetime) -> int:
         changed = 0
         for touch in self.for_enrollment(enrollment_id):
@@ -1199,6 +1300,40 @@ class InMemoryTouchRepository:
                 )
                 changed += 1
         return changed
+
+    def cancel_for_order(
+        self,
+        store_id: str,
+        *,
+        cart_id: str | None,
+        contact_id: str | None,
+        placed_at: datetime,
+        reason: str,
+        now: datetime,
+    ) -> list[str]:
+        ended = []
+        for enrollment in list(self._db.enrollments.values()):
+            matches = (cart_id is not None and enrollment.cart_id == cart_id) or (
+                contact_id is not None and enrollment.contact_id == contact_id
+            )
+            if (
+                not matches
+                or enrollment.store_id != store_id
+                or enrollment.status is not EnrollmentStatus.ACTIVE
+                or enrollment.started_at > placed_at
+            ):
+                continue
+            self.cancel_pending(enrollment.id, reason=reason, now=now)
+            in_flight = any(
+                t.status in (TouchStatus.SENDING, TouchStatus.AMBIGUOUS)
+                for t in self.for_enrollment(enrollment.id)
+            )
+            if not in_flight:
+                self._db.enrollments[enrollment.id] = replace(
+                    enrollment, status=EnrollmentStatus.CANCELLED, reason=reason, ended_at=now
+                )
+                ended.append(enrollment.id)
+        return ended
 
     def sent_times(self, contact_id: str, *, since: datetime) -> list[datetime]:
         found = []
@@ -1212,6 +1347,11 @@ class InMemoryTouchRepository:
                     found.append(at)
         return found
 
+    def sent_times_many(
+        self, contact_ids: Sequence[str], *, since: datetime
+    ) -> dict[str, list[datetime]]:
+        return {c: self.sent_times(c, since=since) for c in contact_ids}
+
     def for_cart(self, store_id: str, cart_id: str) -> list[CartTouch]:
         found = [
             CartTouch(touch=t, flow=self._db.enrollments[t.enrollment_id].flow)
@@ -1219,6 +1359,9 @@ class InMemoryTouchRepository:
             if t.store_id == store_id and t.cart_id == cart_id
         ]
         return sorted(found, key=lambda c: (c.touch.created_at, c.touch.step))
+
+    def for_carts(self, store_id: str, cart_ids: Sequence[str]) -> dict[str, list[CartTouch]]:
+        return {cart_id: self.for_cart(store_id, cart_id) for cart_id in cart_ids}
 
     def order_matches(
         self, store_id: str, *, cart_id: str, contact_id: str, since: datetime
@@ -1235,10 +1378,70 @@ class InMemoryTouchRepository:
                 found.add("email" if contact is not None and contact.email else "phone")
         return found
 
+    def order_matches_many(
+        self, store_id: str, queries: Sequence[tuple[str, str, datetime]]
+    ) -> list[set[str]]:
+        return [
+            self.order_matches(store_id, cart_id=cart, contact_id=contact, since=since)
+            for cart, contact, since in queries
+        ]
+
     def mark_cart_touched(self, cart_id: str, *, at: datetime) -> None:
         record = self._db.carts.get(cart_id)
         if record is not None and record.cart.touched_at is None:
             self._db.carts[cart_id] = replace(record, cart=replace(record.cart, touched_at=at))
+
+    def mark_carts_touched(self, cart_ids: Sequence[str], *, at: datetime) -> None:
+        for cart_id in cart_ids:
+            self.mark_cart_touched(cart_id, at=at)
+
+
+class InMemoryCatalogRepository:
+    """
+    Catalog items by (store, key) and stock watches by (cart, item key).
+    """
+
+    def __init__(self, db: FakeDatabase) -> None:
+        self._db = db
+
+    def get_many(self, store_id: str, keys: Sequence[str]) -> dict[str, CatalogItem]:
+        found: dict[str, CatalogItem] = {}
+        for key in keys:
+            if key.startswith("s:"):
+                item = next(
+                    (
+                        i
+                        for (s, _), i in sorted(self._db.catalog.items())
+                        if s == store_id and i.sku == key[2:]
+                    ),
+                    None,
+                )
+            else:
+                item = self._db.catalog.get((store_id, key))
+            if item is not None:
+                found[key] = item
+        return found
+
+    def upsert(self, store_id: str, items: Sequence[CatalogItem]) -> None:
+        for item in items:
+            self._db.catalog[(store_id, item.key)] = item
+
+    def watch(self, store_id: str, cart_id: str, watches: Sequence[StockWatch]) -> None:
+        for key in [k for k in self._db.watches if k[0] == cart_id]:
+            del self._db.watches[key]
+        for watch in watches:
+            self._db.watches[(cart_id, watch.item_key)] = watch
+
+    def watches_for(self, store_id: str, item_keys: Sequence[str]) -> list[StockWatch]:
+        wanted = set(item_keys)
+        found = [
+            w for w in self._db.watches.values() if w.store_id == store_id and w.item_key in wanted
+        ]
+        return sorted(found, key=lambda w: w.since)
+
+    def unwatch(self, cart_id: str, item_keys: Sequence[str]) -> None:
+        for key in item_keys:
+            self._db.watches.pop((cart_id, key), None)
 
 
 class InMemoryOutboxRepository:
@@ -1255,6 +1458,9 @@ class InMemoryOutboxRepository:
             return existing.id
         self._db.outbox[message.id] = message
         return message.id
+
+    def add_many(self, messages: Sequence[OutboxMessage]) -> dict[str, str]:
+        return {m.touch_id: self.add(m) for m in messages}
 
     def by_touch(self, touch_id: str) -> OutboxMessage | None:
         found = next((m for m in self._db.outbox.values() if m.touch_id == touch_id), None)
@@ -1327,6 +1533,7 @@ class FakeUnitOfWork:
     enrollments: InMemoryEnrollmentRepository
     touches: InMemoryTouchRepository
     outbox: InMemoryOutboxRepository
+    catalog: InMemoryCatalogRepository
 
     def __init__(self, database: FakeDatabase, *, read_only: bool = False) -> None:
         self.database = database
@@ -1355,6 +1562,7 @@ class FakeUnitOfWork:
         self.enrollments = InMemoryEnrollmentRepository(self._working)
         self.touches = InMemoryTouchRepository(self._working)
         self.outbox = InMemoryOutboxRepository(self._working)
+        self.catalog = InMemoryCatalogRepository(self._working)
         return self
 
     def __exit__(
@@ -1406,6 +1614,7 @@ class FakeUnitOfWork:
             self.enrollments,
             self.touches,
             self.outbox,
+            self.catalog,
         ):
             repository._db = working
 

@@ -91,3 +91,69 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
     assert PROBLEM_FIELDS <= body.keys()
     assert status == body["status"]
     return body
+
+
+def enrolled_touch(
+    *,
+    store_id: str,
+    contact_id: str,
+    key: str,
+    now: datetime,
+    due_at: datetime,
+    left_at: datetime | None = None,
+) -> tuple[Any, Any, Any]:
+    """
+    An abandoned 30 USD cart, its contact's active `cart-recovery` enrollment and the first
+    step's email touch `scheduled` at `due_at`: the rows a test writes to have a touch to send
+    (`CartRecord`, `EnrollmentRecord`, `TouchRecord`).
+    """
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from cartback.domain.cart import Cart, CartStatus
+    from cartback.domain.consent import Channel
+    from cartback.domain.events import LineItem, Stage
+    from cartback.domain.ports import CartRecord, EnrollmentRecord, TouchRecord
+    from cartback.domain.touches import EnrollmentStatus, Group, TouchStatus
+    from cartback.kit.ids import new_id
+
+    left = left_at or now - timedelta(hours=2)
+    cart = Cart(
+        key=key,
+        currency="USD",
+        lines=(LineItem(product_id="p", quantity=1, unit_price=Decimal(30)),),
+        stage=Stage.CART,
+        status=CartStatus.ABANDONED,
+        last_activity_at=left,
+        abandoned_at=left + timedelta(hours=1),
+    )
+    record = CartRecord(
+        id=new_id("ca"), store_id=store_id, cart=cart, contact_id=contact_id, created_at=left
+    )
+    enrollment = EnrollmentRecord(
+        id=new_id("en"),
+        store_id=store_id,
+        contact_id=contact_id,
+        cart_id=record.id,
+        flow="cart-recovery",
+        flow_version=0,
+        group=Group.TREATED,
+        status=EnrollmentStatus.ACTIVE,
+        stage=Stage.CART,
+        triggered_at=left + timedelta(hours=1),
+        started_at=left + timedelta(hours=1),
+    )
+    touch = TouchRecord(
+        id=new_id("tc"),
+        store_id=store_id,
+        enrollment_id=enrollment.id,
+        cart_id=record.id,
+        step=0,
+        channel=Channel.EMAIL,
+        template="cart-reminder",
+        status=TouchStatus.SCHEDULED,
+        due_at=due_at,
+        created_at=now,
+        updated_at=now,
+    )
+    return record, enrollment, touch

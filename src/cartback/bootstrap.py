@@ -17,9 +17,11 @@ from cartback.engine.clock import SystemClock
 from cartback.engine.worker import Worker, WorkerConfig
 from cartback.kit.keys import SecretBox
 from cartback.kit.metrics import Metrics
+from cartback.services.dispatch import SenderThrottle
 from cartback.settings import EmailBackend, Settings, SmsBackend
 from cartback.store.database import create_database_engine
 from cartback.store.uow import SqlUnitOfWorkFactory
+from cartback.store.wakeup import DueListener
 
 
 @dataclass(kw_only=True)
@@ -35,6 +37,9 @@ class Container:
     metrics: Metrics
     box: SecretBox
     workers: list[Worker] = field(default_factory=list)
+    #: One per process: its worker loops share each SMS sender's rate.
+    throttle: SenderThrottle = field(default_factory=SenderThrottle)
+    listener: DueListener | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -55,12 +60,28 @@ class Container:
                 batch_size=self.settings.worker_batch_size,
                 poll_interval=self.settings.worker_poll_interval,
                 heartbeat_interval=self.settings.worker_heartbeat_interval,
+                lease=self.settings.worker_lease,
                 name=name,
             ),
             channels=self.channels(),
+            throttle=self.throttle,
         )
         self.workers.append(worker)
+        self._listen()
         return worker
+
+    def _listen(self) -> None:
+        """
+        On PostgreSQL, one LISTEN connection for the process wakes all its workers.
+        """
+        if self.listener is not None or self.is_sqlite or not self.settings.worker_listen:
+            return
+        self.listener = DueListener(self.engine, self._wake_workers)
+        self.listener.start()
+
+    def _wake_workers(self) -> None:
+        for worker in self.workers:
+            worker.wake()
 
     def channels(self) -> dict[Channel, MessageChannel]:
         """
@@ -82,6 +103,9 @@ class Container:
         """
         for worker in self.workers:
             worker.stop()
+        if self.listener is not None:
+            self.listener.stop()
+            self.listener = None
         self.engine.dispose()
 
 

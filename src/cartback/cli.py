@@ -301,6 +301,7 @@ def _store_json(store: Any) -> dict[str, Any]:
         "soft_opt_in": store.consent_policy.soft_opt_in,
         "sms_double_opt_in": store.consent_policy.sms_double_opt_in,
         "retention": format_duration(store.retention),
+        "peak_season": store.settings.get("peak_season"),
     }
 
 
@@ -394,6 +395,30 @@ def store_update(
         str | None,
         typer.Option(help="How long anonymous carts and raw events are kept (default 90d)."),
     ] = None,
+    peak_season: Annotated[
+        str | None,
+        typer.Option(
+            help="Peak days in the store's time zone, FIRST..LAST ISO dates, comma-separated "
+            "(e.g. 2026-11-27..2026-12-01); 'none' turns peak-season mode off.",
+        ),
+    ] = None,
+    peak_delay_factor: Annotated[
+        float | None,
+        typer.Option(help="On peak days, waits between steps are multiplied by this (1 to 10)."),
+    ] = None,
+    peak_max_touches: Annotated[
+        int | None,
+        typer.Option(
+            help="On peak days, at most this many sent touches per enrollment (-1: none)."
+        ),
+    ] = None,
+    peak_pause_discounts: Annotated[
+        bool | None,
+        typer.Option(
+            "--peak-pause-discounts/--no-peak-pause-discounts",
+            help="On peak days, steps with an offer go without it (default: pause).",
+        ),
+    ] = None,
     webhook_secret: Annotated[
         str | None,
         typer.Option(
@@ -428,6 +453,10 @@ def store_update(
         soft_opt_in=soft_opt_in,
         sms_double_opt_in=sms_double_opt_in,
         retention=retention,
+        peak_periods=peak_season,
+        peak_delay_factor=peak_delay_factor,
+        peak_max_touches=peak_max_touches,
+        peak_pause_discounts=peak_pause_discounts,
     )
     if settings == StoreSettings() and webhook_secret is None:
         fail("nothing to change; pass at least one option (see --help)", 2)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import tempfile
 from datetime import timedelta
@@ -14,7 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cartback.domain.errors import ConfigurationError
@@ -31,6 +32,10 @@ class Environment(StrEnum):
     DEVELOPMENT = "development"
     TEST = "test"
     PRODUCTION = "production"
+
+
+_READABLE_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)?")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
 class EmailBackend(StrEnum):
@@ -109,6 +114,31 @@ class Settings(BaseSettings):
     worker_poll_interval: timedelta = timedelta(milliseconds=500)
     worker_batch_size: int = Field(default=200, gt=0, le=5000)
     worker_heartbeat_interval: timedelta = timedelta(seconds=10)
+    #: How long a send in flight belongs to its worker without a heartbeat; a worker that
+    #: stops answering for this long leaves its sends to the others (as `ambiguous`).
+    #: PostgreSQL: wake workers by LISTEN/NOTIFY when a touch comes due on writing, with
+    #: polling (`worker_poll_interval`) as the fallback.
+    worker_listen: bool = True
+    worker_lease: timedelta = Field(
+        default=timedelta(seconds=30), ge=timedelta(seconds=1), le=timedelta(minutes=10)
+    )
+
+    @field_validator(
+        "worker_poll_interval", "worker_heartbeat_interval", "worker_lease", mode="before"
+    )
+    @classmethod
+    def _readable_duration(cls, value: object) -> object:
+        """
+        Durations as the docs write them (`500ms`, `0.5s`, `30s`, `2m`), plain seconds
+        (`0.5`), or ISO 8601 (`PT30S`).
+        """
+        if not isinstance(value, str):
+            return value
+        match = _READABLE_DURATION.fullmatch(value.strip().lower())
+        if match is None:
+            return value
+        number, unit = float(match.group(1)), match.group(2)
+        return timedelta(seconds=number * _DURATION_UNITS[unit])
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Self:

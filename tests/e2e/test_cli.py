@@ -145,6 +145,43 @@ def test_store_update_changes_settings_and_show_reads_them(cli: Cli) -> None:
     assert ("2h", "EUR") == (shown["abandon_after"], shown["currency"])
 
 
+def test_store_update_sets_and_clears_peak_season(cli: Cli) -> None:
+    """
+    `--peak-season` with its options is shown by `store show`; a bad range is one line and
+    changes nothing; `none` clears it.
+    """
+    # given
+    store_id = cli.create_store()["id"]
+    # when
+    set_ = cli.run(
+        "store",
+        "update",
+        store_id,
+        "--peak-season",
+        "2026-11-27..2026-11-30",
+        "--peak-delay-factor",
+        "1.5",
+        "--peak-max-touches",
+        "1",
+        "--no-peak-pause-discounts",
+    )
+    bad = cli.run("store", "update", store_id, "--peak-season", "2026-11-30..2026-11-27")
+    shown = json.loads(cli.run("store", "show", store_id, "--json").stdout)
+    cleared = cli.run("store", "update", store_id, "--peak-season", "none")
+    after = json.loads(cli.run("store", "show", store_id, "--json").stdout)
+    # then
+    assert (0, 2, 0) == (set_.returncode, bad.returncode, cleared.returncode)
+    assert 1 == len(bad.stderr.strip().splitlines())
+    assert "peak_periods: a peak period cannot end before it starts" in bad.stderr
+    assert {
+        "periods": [["2026-11-27", "2026-11-30"]],
+        "delay_factor": 1.5,
+        "max_touches": 1,
+        "pause_discounts": False,
+    } == shown["peak_season"]
+    assert after["peak_season"] is None
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [

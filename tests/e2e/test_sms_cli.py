@@ -92,6 +92,14 @@ def test_configure_then_a_signed_stop_is_accepted(cli: Cli, database_url: str) -
             ("--account-sid", ACCOUNT, "--auth-token", TOKEN, "--from", "call me"),
             "from: not a phone number",
         ),
+        (
+            ("--account-sid", ACCOUNT, "--auth-token", TOKEN, "--sender-kind", "pager"),
+            "sender_kind: must be one of long_code, toll_free, short_code",
+        ),
+        (
+            ("--account-sid", ACCOUNT, "--auth-token", TOKEN, "--sender-rate", "0"),
+            "sender_rate: must be 1 to 1000 segments per second",
+        ),
     ],
 )
 def test_bad_input_is_one_line_with_exit_2(cli: Cli, args: tuple[str, ...], message: str) -> None:

@@ -9,21 +9,16 @@ import threading
 import time
 from collections import Counter
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 
 from cartback.bootstrap import Container
 from cartback.channels.outbox import OutboxChannel
-from cartback.domain.cart import Cart, CartStatus
 from cartback.domain.consent import Channel
-from cartback.domain.events import LineItem, Stage
-from cartback.domain.ports import CartRecord, EnrollmentRecord, OutboundMessage, TouchRecord
-from cartback.domain.touches import EnrollmentStatus, Group, TouchStatus
-from cartback.kit.ids import new_id
+from cartback.domain.ports import OutboundMessage
 from cartback.services.dispatch import DispatchConfig, dispatch_due_touches
 from cartback.services.stores import CreatedStore
-from helpers import BACKENDS
+from helpers import BACKENDS, enrolled_touch
 
 pytestmark = pytest.mark.skipif("postgresql" not in BACKENDS, reason="needs PostgreSQL")
 
@@ -66,50 +61,16 @@ def _seed(container: Container, store: CreatedStore) -> list[str]:
             contact = uow.contacts.create(
                 store.store.id, fields={"email": f"p{n}@example.com"}, is_bot=False, now=now
             )
-            cart = Cart(
-                key=f"c-{n}",
-                currency="USD",
-                lines=(LineItem(product_id="p", quantity=1, unit_price=Decimal(30)),),
-                stage=Stage.CART,
-                status=CartStatus.ABANDONED,
-                last_activity_at=now - timedelta(hours=2),
-                abandoned_at=now - timedelta(hours=1),
-            )
-            record = CartRecord(
-                id=new_id("ca"),
+            record, enrollment, touch = enrolled_touch(
                 store_id=store.store.id,
-                cart=cart,
                 contact_id=contact.id,
-                created_at=now,
+                key=f"c-{n}",
+                now=now,
+                due_at=now,
+                left_at=now - timedelta(hours=2),
             )
             uow.carts.add([record], now=now)
-            enrollment = EnrollmentRecord(
-                id=new_id("en"),
-                store_id=store.store.id,
-                contact_id=contact.id,
-                cart_id=record.id,
-                flow="cart-recovery",
-                flow_version=0,
-                group=Group.TREATED,
-                status=EnrollmentStatus.ACTIVE,
-                stage=Stage.CART,
-                triggered_at=now - timedelta(hours=1),
-                started_at=now - timedelta(hours=1),
-            )
             uow.enrollments.add(enrollment)
-            touch = TouchRecord(
-                id=new_id("tc"),
-                store_id=store.store.id,
-                enrollment_id=enrollment.id,
-                cart_id=record.id,
-                step=0,
-                channel=Channel.EMAIL,
-                template="cart-reminder",
-                status=TouchStatus.SCHEDULED,
-                due_at=now,
-                created_at=now,
-                updated_at=now,
-            )
             uow.touches.add([touch])
             ids.append(touch.id)
         uow.commit()

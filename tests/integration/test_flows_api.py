@@ -37,9 +37,12 @@ def test_a_new_store_lists_the_shipped_defaults(client: TestClient, store: Creat
     body = client.get("/v1/flows", headers=auth(store.secret_key)).json()
     # then
     assert ("defaults", 0) == (body["origin"], body["version"])
-    assert ["checkout-high-value", "checkout-recovery", "cart-recovery"] == [
-        f["name"] for f in body["data"]
-    ]
+    assert [
+        "checkout-high-value",
+        "checkout-recovery",
+        "cart-recovery",
+        "browse-abandonment",
+    ] == [f["name"] for f in body["data"]]
 
 
 def test_apply_list_get_round_trip(client: TestClient, store: CreatedStore) -> None:

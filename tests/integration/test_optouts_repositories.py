@@ -299,3 +299,40 @@ def test_has_ordered_is_true_once_the_contact_has_any_order(
         )
     # then
     assert (True, False) == answers
+
+
+def test_count_for_contact_counts_the_orders_that_stand(
+    container: Container, store: CreatedStore
+) -> None:
+    """
+    Two placed orders and a cancelled one: `orders_count` is 2; another contact has none.
+    """
+    # given
+    contact_id = _contact(container, store)
+    other_id = _contact(container, store, phone="+14155550199")
+    with container.uow_factory() as uow:
+        for key, status in (("o-1", "placed"), ("o-2", "paid"), ("o-3", "cancelled")):
+            uow.orders.upsert(
+                OrderRecord(
+                    store_id=store.store.id,
+                    order_key=key,
+                    cart_id=None,
+                    contact_id=contact_id,
+                    status=status,
+                    total=Decimal("10.00"),
+                    currency="USD",
+                    placed_at=T0,
+                ),
+                now=T0,
+            )
+        uow.commit()
+    # when
+    with container.uow_factory(read_only=True) as uow:
+        counts = (
+            uow.orders.count_for_contact(store.store.id, contact_id),
+            uow.orders.count_for_contact(store.store.id, other_id),
+        )
+        many = uow.orders.counts_among(store.store.id, [contact_id, other_id])
+    # then
+    assert (2, 0) == counts
+    assert {contact_id: 2, other_id: 0} == many

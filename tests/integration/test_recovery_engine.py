@@ -398,14 +398,16 @@ def test_sms_in_quiet_hours_is_deferred_to_the_morning(
     assert [("+12125550123", None)] == [(m["to"], m["subject"]) for m in sent]
 
 
-def _grant_sms(client: TestClient, store: CreatedStore, container: Container) -> None:
+def _grant_sms(
+    client: TestClient, store: CreatedStore, container: Container, *, cart_id: str = "c-1"
+) -> None:
     """
     Record SMS recovery consent for the cart's contact straight on the ledger.
     """
     from cartback.domain.consent import Channel, ConsentClaim, Purpose
     from cartback.services.permission import append_claims
 
-    contact_id = cart(client, store)["contact"]["id"]
+    contact_id = cart(client, store, cart_id)["contact"]["id"]
     with container.uow_factory() as uow:
         claim = ConsentClaim(
             channel=Channel.SMS,

@@ -71,10 +71,14 @@ def test_the_shipped_defaults_validate_and_follow_the_arc() -> None:
     # when
     flows = parse_flows(shipped_source())
     # then
-    assert {"checkout-high-value", "checkout-recovery", "cart-recovery"} == {
-        f.name for f in flows.flows
-    }
-    for flow in flows.flows:
+    assert {
+        "checkout-high-value",
+        "checkout-recovery",
+        "cart-recovery",
+        "browse-abandonment",
+    } == {f.name for f in flows.flows}
+    carts = [f for f in flows.flows if "browsing" not in f.trigger.stages]
+    for flow in carts:
         elapsed = [
             sum((s.wait for s in flow.steps[: i + 1]), timedelta()) for i in range(len(flow.steps))
         ]
@@ -85,6 +89,22 @@ def test_the_shipped_defaults_validate_and_follow_the_arc() -> None:
         assert offer is not None
         assert offer.when is not None, flow.name
     assert shipped_flows() == parse_flows(shipped_source())
+
+
+def test_the_shipped_browse_flow_is_one_plain_email_for_marketing_consent() -> None:
+    """
+    Browse abandonment is lighter than a cart's sequence: one email, no offer, only for people
+    who agreed to marketing email, below every cart flow in priority.
+    """
+    # when
+    flows = {f.name: f for f in parse_flows(shipped_source()).flows}
+    # then
+    browse = flows["browse-abandonment"]
+    assert ("browsing",) == browse.trigger.stages
+    assert [(Channel.EMAIL, None)] == [(s.channel, s.offer) for s in browse.steps]
+    assert browse.audience is not None
+    assert "contact.marketing_consent" in browse.audience.source
+    assert all(browse.priority < f.priority for n, f in flows.items() if n != browse.name)
 
 
 def test_an_sms_step_always_requires_sms_consent() -> None:
@@ -196,6 +216,11 @@ def test_every_error_is_reported_with_its_line() -> None:
         ("", 1, "the file is empty"),
         ("flows:\n  - name: a\n    name: b\n", 3, "'name' is given twice"),
         ('defaults:\n  quiet_hours: {sms: "9-20"}\nflows: []\n', 2, "write it like 09:00-20:00"),
+        (
+            'defaults:\n  quiet_hours: {email: "22:00-06:00"}\nflows: []\n',
+            2,
+            "passes midnight; a sending window must end on the day it starts",
+        ),
         (
             "defaults:\n  frequency_cap: {messages: 0, per: 1d}\nflows: []\n",
             2,

@@ -24,6 +24,7 @@ from cartback.domain.guards import (
     Skip,
     TouchContext,
     decide,
+    with_exit_on,
 )
 from cartback.domain.quiet_hours import DailyWindow
 from cartback.domain.reasons import Reason
@@ -410,3 +411,33 @@ def test_naive_now_is_refused() -> None:
     """
     with pytest.raises(ValueError, match="timezone-aware"):
         decide(touch(), datetime(2026, 11, 27, 12))  # noqa: DTZ001
+
+
+ALL_EXITS = frozenset({"ordered", "unsubscribed", "cart_emptied", "newer_cart"})
+
+
+@pytest.mark.parametrize(
+    ("decision", "exit_on", "expected"),
+    [
+        (Cancel(reason=Reason.CART_EMPTY), ALL_EXITS, Cancel(reason=Reason.CART_EMPTY)),
+        (Cancel(reason=Reason.CART_EMPTY), frozenset({"ordered"}), Skip(reason=Reason.CART_EMPTY)),
+        (Skip(reason=Reason.UNSUBSCRIBED), ALL_EXITS, Cancel(reason=Reason.UNSUBSCRIBED)),
+        (
+            Skip(reason=Reason.UNSUBSCRIBED),
+            frozenset({"ordered"}),
+            Skip(reason=Reason.UNSUBSCRIBED),
+        ),
+        (Cancel(reason=Reason.ORDERED), frozenset(), Cancel(reason=Reason.ORDERED)),
+        (Cancel(reason=Reason.BOT), frozenset({"ordered"}), Cancel(reason=Reason.BOT)),
+        (Skip(reason=Reason.NO_CONSENT), ALL_EXITS, Skip(reason=Reason.NO_CONSENT)),
+    ],
+)
+def test_exit_on_decides_what_ends_the_enrollment(
+    decision: Cancel | Skip, exit_on: frozenset[str], expected: Cancel | Skip
+) -> None:
+    """
+    An emptied cart ends it only when listed; an unsubscribe ends it when listed; an order or
+    a bot always does; a missing consent only skips.
+    """
+    # when / then
+    assert expected == with_exit_on(decision, exit_on)

@@ -11,7 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cartback.domain.send_rate import DEFAULT_RATES, SenderKind, SenderLog, SendRate, reserve
+from cartback.domain.send_rate import (
+    DEFAULT_RATES,
+    SenderKind,
+    SenderLog,
+    SendRate,
+    reserve,
+    sms_segments,
+)
 
 T0 = datetime(2026, 11, 27, 12, tzinfo=UTC)
 MS = timedelta(milliseconds=1)
@@ -80,3 +87,28 @@ def test_no_one_second_window_ever_holds_more_than_the_rate(
     # then
     for first in sent:
         assert rate.segments >= sum(first <= other < first + rate.per for other in sent)
+
+
+@pytest.mark.parametrize(
+    ("text", "segments"),
+    [
+        ("a" * 160, 1),
+        ("a" * 161, 2),
+        ("a" * 306, 2),
+        ("a" * 307, 3),
+        ("€" * 80, 1),  # an extension character takes two septets
+        ("€" * 81, 2),
+        ("é" * 160, 1),  # é is in the GSM basic set
+        ("ł" * 70, 1),  # ł is not: UCS-2, 70 per segment
+        ("ł" * 71, 2),
+        ("🛒" * 35, 1),  # an emoji is two UTF-16 units
+        ("🛒" * 36, 2),
+        ("", 1),
+    ],
+)
+def test_sms_segments_follow_the_gsm_and_ucs2_limits(text: str, segments: int) -> None:
+    """
+    160/153 septets in GSM-7, 70/67 UTF-16 units otherwise.
+    """
+    # when / then
+    assert segments == sms_segments(text)

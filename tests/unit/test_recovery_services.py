@@ -372,3 +372,99 @@ def test_retry_policy_backs_off_exponentially_up_to_its_ceiling(clock: Simulated
     assert GiveUp(reason="bad_address") == retry_decision(
         permanent, attempts=1, now=now, policy=policy
     )
+
+
+class _SlowChannel(FakeChannel):
+    """
+    A channel whose every call takes `seconds` of the simulated clock.
+    """
+
+    def __init__(self, clock: SimulatedClock, seconds: float) -> None:
+        super().__init__()
+        self._clock = clock
+        self._seconds = seconds
+
+    def send(self, message: OutboundMessage, idempotency_key: str) -> str:
+        self._clock.advance(timedelta(seconds=self._seconds))
+        return super().send(message, idempotency_key)
+
+
+def test_a_long_pass_renews_the_lease_of_its_sends_still_waiting(
+    database: FakeDatabase,
+    uow_factory: FakeUnitOfWorkFactory,
+    clock: SimulatedClock,
+    abandoned: Callable[..., CartRecord],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """
+    Six sends of 4 s each under a 9 s lease: without renewal the last ones would be another
+    worker's (their lease long gone) before this worker called the channel; with the
+    heartbeat every send still waiting is leased past the moment its call starts.
+    """
+    # given: six contacts whose first touch is due now
+    monkeypatch.setattr(enrollment, "is_withheld", lambda flow, contact_id: False)
+    for _ in range(6):
+        abandoned()
+    _abandon(uow_factory, clock)
+    firsts = [t for t in database.touches.values() if t.step == 0]
+    clock.set(max(t.due_at for t in firsts))
+    channel = _SlowChannel(clock, seconds=4)
+    leases: list[bool] = []
+    original = channel.send
+
+    def observing_send(message: OutboundMessage, idempotency_key: str) -> str:
+        touch = database.touches[idempotency_key]
+        leases.append(touch.lease_until is not None and touch.lease_until > clock.now())
+        return original(message, idempotency_key)
+
+    channel.send = observing_send  # type: ignore[method-assign]
+    # when
+    report = dispatch_due_touches(
+        uow_factory=uow_factory,
+        clock=clock,
+        channels={Channel.EMAIL: channel},
+        config=DispatchConfig(worker_id="wk_test", lease=timedelta(seconds=9)),
+    )
+    # then: each call started while this worker still held its lease
+    assert ({"sent": 6}, [True] * 6) == (report.statuses, leases)
+
+
+def test_a_send_whose_lease_another_worker_took_is_not_made(
+    database: FakeDatabase,
+    uow_factory: FakeUnitOfWorkFactory,
+    clock: SimulatedClock,
+    abandoned: Callable[..., CartRecord],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """
+    The first call stalls past the lease, and meanwhile another worker took the other sends
+    over: the heartbeat finds them no longer this worker's, and they are not sent from here.
+    """
+    # given: three contacts whose first touch is due now
+    monkeypatch.setattr(enrollment, "is_withheld", lambda flow, contact_id: False)
+    for _ in range(3):
+        abandoned()
+    _abandon(uow_factory, clock)
+    firsts = [t for t in database.touches.values() if t.step == 0]
+    clock.set(max(t.due_at for t in firsts))
+    channel = _SlowChannel(clock, seconds=12)
+    original = channel.send
+
+    def stalling_send(message: OutboundMessage, idempotency_key: str) -> str:
+        answer = original(message, idempotency_key)
+        for touch in list(database.touches.values()):
+            if touch.status is TouchStatus.SENDING and touch.id != idempotency_key:
+                database.touches[touch.id] = dataclasses.replace(touch, lease_owner="wk_other")
+        return answer
+
+    channel.send = stalling_send  # type: ignore[method-assign]
+    # when
+    dispatch_due_touches(
+        uow_factory=uow_factory,
+        clock=clock,
+        channels={Channel.EMAIL: channel},
+        config=DispatchConfig(worker_id="wk_test", lease=timedelta(seconds=9)),
+    )
+    # then: one call only; the others are left to the worker that holds them
+    assert 1 == len(channel.calls)
+    assert 2 == sum(1 for t in database.touches.values() if t.lease_owner == "wk_other")

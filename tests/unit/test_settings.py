@@ -105,6 +105,24 @@ def test_a_dotenv_file_is_read(tmp_path: Path) -> None:
     assert "https://shop.example.com" == settings.base_url
 
 
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("500ms", 0.5), ("0.5s", 0.5), ("2s", 2.0), ("1m", 60.0), ("PT0.5S", 0.5), ("0.25", 0.25)],
+)
+def test_worker_durations_read_as_the_docs_write_them(
+    environment: Callable[..., None], value: str, seconds: float
+) -> None:
+    """
+    `500ms`, `0.5s`, `1m`, ISO 8601 and plain seconds all work.
+    """
+    # given
+    environment(worker_poll_interval=value)
+    # when
+    settings = Settings()
+    # then
+    assert seconds == settings.worker_poll_interval.total_seconds()
+
+
 def test_an_empty_variable_means_the_default(environment: Callable[..., None]) -> None:
     """
     `CARTBACK_DATABASE_URL=` is as if it were not set.
@@ -119,7 +137,14 @@ def test_an_empty_variable_means_the_default(environment: Callable[..., None]) -
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("env", "staging"), ("email_backend", "pigeon"), ("ingest_rate", "0"), ("ingest_burst", "-1")],
+    [
+        ("env", "staging"),
+        ("email_backend", "pigeon"),
+        ("ingest_rate", "0"),
+        ("ingest_burst", "-1"),
+        ("worker_lease", "0.5s"),
+        ("worker_lease", "soon"),
+    ],
 )
 def test_invalid_values_are_refused(
     environment: Callable[..., None], name: str, value: str

@@ -340,3 +340,91 @@ def test_an_unknown_store_is_not_found(
         calls[use_case]()
     # then
     assert "no store 'st_missing'" == raised.value.detail
+
+
+def test_peak_season_is_stored_and_read_back(
+    create: Callable[..., CreatedStore], uow_factory: FakeUnitOfWorkFactory, clock: SimulatedClock
+) -> None:
+    """
+    Two periods, a delay factor, a cap and paused discounts, in the store's time zone.
+    """
+    # given
+    created = create(timezone="Europe/Berlin")
+    settings = StoreSettings(
+        peak_periods="2026-11-27..2026-11-30, 2026-12-24",
+        peak_delay_factor=1.5,
+        peak_max_touches=2,
+    )
+    # when
+    store = update_store(
+        uow=uow_factory(), clock=clock, store_id=created.store.id, settings=settings
+    )
+    # then
+    season = store.peak_season
+    assert season is not None
+    assert [("2026-11-27", "2026-11-30"), ("2026-12-24", "2026-12-24")] == [
+        (p.first.isoformat(), p.last.isoformat()) for p in season.periods
+    ]
+    assert (1.5, 2, True, "Europe/Berlin") == (
+        season.delay_factor,
+        season.max_touches,
+        season.pause_discounts,
+        str(season.zone),
+    )
+
+
+def test_peak_season_none_turns_it_off(
+    create: Callable[..., CreatedStore], uow_factory: FakeUnitOfWorkFactory, clock: SimulatedClock
+) -> None:
+    """
+    `none` clears the calendar and its options.
+    """
+    # given
+    created = create()
+    store_id = created.store.id
+    update_store(
+        uow=uow_factory(),
+        clock=clock,
+        store_id=store_id,
+        settings=StoreSettings(peak_periods="2026-11-27"),
+    )
+    # when
+    store = update_store(
+        uow=uow_factory(),
+        clock=clock,
+        store_id=store_id,
+        settings=StoreSettings(peak_periods="none"),
+    )
+    # then
+    assert (None, False) == (store.peak_season, "peak_season" in store.settings)
+
+
+@pytest.mark.parametrize(
+    ("settings", "path"),
+    [
+        (StoreSettings(peak_periods="2026-12-01..2026-11-27"), "peak_periods"),
+        (StoreSettings(peak_periods="black friday"), "peak_periods"),
+        (StoreSettings(peak_periods="2026-11-27", peak_delay_factor=20.0), "peak_delay_factor"),
+        (StoreSettings(peak_max_touches=2), "peak_periods"),
+    ],
+)
+def test_bad_peak_season_is_refused_and_changes_nothing(
+    create: Callable[..., CreatedStore],
+    uow_factory: FakeUnitOfWorkFactory,
+    clock: SimulatedClock,
+    database: FakeDatabase,
+    settings: StoreSettings,
+    path: str,
+) -> None:
+    """
+    A reversed range, a word, a factor above 10, or options without any peak days.
+    """
+    # given
+    created = create()
+    before = database.stores[created.store.id]
+    # when
+    with pytest.raises(InvalidInput) as raised:
+        update_store(uow=uow_factory(), clock=clock, store_id=created.store.id, settings=settings)
+    # then
+    assert [path] == [e.path for e in raised.value.errors]
+    assert before == database.stores[created.store.id]

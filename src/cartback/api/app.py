@@ -20,6 +20,7 @@ from cartback.api.responses import JsonResponse
 from cartback.api.routes import (
     capture,
     carts,
+    catalog,
     contacts,
     flows,
     ingest,
@@ -145,6 +146,7 @@ def create_app(container: Container, *, bench_routes: bool = False) -> FastAPI:
     app.include_router(contacts.router)
     app.include_router(messages.router)
     app.include_router(flows.router)
+    app.include_router(catalog.router)
     app.include_router(twilio.router)  # before the catch-all /webhooks/{platform}/{store_id}
     app.include_router(webhooks.router)
     app.include_router(sources.router)

@@ -7,6 +7,8 @@ nothing new, and `status` looks the message up by it (resolving `ambiguous` touc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cartback.domain.ports import OutboundMessage, OutboxMessage, UnitOfWorkFactory
 from cartback.domain.time import Clock
 from cartback.domain.touches import SendFailed
@@ -46,6 +48,36 @@ class OutboxChannel:
             )
             uow.commit()
         return stored_id
+
+    def send_many(self, messages: Sequence[tuple[OutboundMessage, str]]) -> list[str | SendFailed]:
+        """
+        `send` for each `(message, idempotency_key)`, all stored in one transaction (a batch
+        a provider accepts at once); a message without an address fails alone, as in `send`.
+        """
+        now = self._clock.now()
+        stored: list[OutboxMessage] = [
+            OutboxMessage(
+                id=new_id("msg"),
+                store_id=message.store_id,
+                touch_id=key,
+                channel=message.channel,
+                to=message.to,
+                subject=message.subject,
+                text=message.text,
+                created_at=now,
+            )
+            for message, key in messages
+            if message.to
+        ]
+        ids: dict[str, str] = {}
+        if stored:
+            with self._uow_factory() as uow:
+                ids = uow.outbox.add_many(stored)
+                uow.commit()
+        return [
+            ids[key] if message.to else SendFailed("no_address", transient=False)
+            for message, key in messages
+        ]
 
     def status(self, idempotency_key: str) -> str | None:
         """

@@ -3,6 +3,7 @@
 
     cartback flows apply FILE --store ID
     cartback flows list --store ID [--json]
+    cartback flows simulate FILE --store ID [--days 7] [--json]
 
 An invalid file is refused whole: every error on stderr as `FILE:LINE:COLUMN: path: message`,
 exit 2, nothing changed.
@@ -81,6 +82,55 @@ def list_(
         typer.echo(f"flows applied (version {listing.version}):")
     for view in listing.flows:
         typer.echo(_line(view.definition))
+
+
+@flows_app.command("simulate")
+def simulate(
+    file: Annotated[Path, typer.Argument(help="The flow file to try (YAML, contract §7).")],
+    store: StoreOption,
+    days: Annotated[
+        int, typer.Option("--days", help="Replay the carts left in the last DAYS days (1 to 90).")
+    ] = 7,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """
+    Replay the store's recent carts through FILE without sending or writing anything, and
+    show what would have gone out: touches per step and channel, offers, skips and deferrals.
+    """
+    from cartback.commands._simulation import print_report
+    from cartback.domain.errors import NotFound
+    from cartback.domain.simulation_report import report_json
+    from cartback.services.simulation import MAX_DAYS, MIN_DAYS, simulate_flows
+
+    if not MIN_DAYS <= days <= MAX_DAYS:
+        fail(f"--days must be {MIN_DAYS} to {MAX_DAYS}, not {days}", 2)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        fail(f"cannot read {file}: {error}", 2)
+    with command_container(database_url, name="flows") as container:
+        try:
+            report = simulate_flows(
+                uow=container.uow_factory(read_only=True),
+                clock=container.clock,
+                store_id=store,
+                text=text,
+                days=days,
+            )
+        except FlowsInvalid as error:
+            for problem in error.problems:
+                where = f"{problem.path}: " if problem.path else ""
+                typer.echo(
+                    f"{file}:{problem.line}:{problem.column}: {where}{problem.message}", err=True
+                )
+            fail(f"{file}: {error.detail}; nothing simulated", 2)
+        except NotFound as error:
+            fail(error.detail, 2)
+    if as_json:
+        typer.echo(json.dumps(report_json(report)))
+        return
+    print_report(report)
 
 
 def _line(definition: Any) -> str:

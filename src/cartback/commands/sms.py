@@ -55,6 +55,17 @@ def configure(
             "name, its domain, how to stop and the rates notice.",
         ),
     ] = None,
+    sender_kind: Annotated[
+        str | None,
+        typer.Option(
+            help="long_code (1 segment/s, the default), toll_free (3/s) or short_code (100/s): "
+            "the carrier's rate the worker paces texts to.",
+        ),
+    ] = None,
+    sender_rate: Annotated[
+        int | None,
+        typer.Option(help="The sender's own rate in segments per second (e.g. a 10DLC tier)."),
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """
@@ -73,6 +84,8 @@ def configure(
             auth_token=auth_token,
             sender=sender,
             help_text=help_text,
+            sender_kind=sender_kind,
+            sender_rate=sender_rate,
         )
         saved = sms_credentials(uow=container.uow_factory(), box=container.box, store_id=store)
         base_url = container.settings.base_url.rstrip("/")

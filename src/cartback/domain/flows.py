@@ -706,6 +706,13 @@ def _quiet(reader: _Reader, node: yaml.Node, path: str) -> dict[str, QuietHours]
             h1, m1, h2, m2 = (int(g) for g in match.groups())
             if (h2, m2) > (24, 0) or (h1, m1) == (h2 % 24, m2):
                 raise reader.error(value, f"{path}.{channel}", f"{text!r} is not a window")
+            if (h2, m2) < (h1, m1):
+                # A window past midnight is not supported yet: refuse it rather than drop it.
+                raise reader.error(
+                    value,
+                    f"{path}.{channel}",
+                    f"{text!r} passes midnight; a sending window must end on the day it starts",
+                )
             end = time(23, 59, 59) if h2 == 24 else time(h2, m2)
             windows[channel] = QuietHours(start=time(h1, m1), end=end)
     return windows

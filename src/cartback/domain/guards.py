@@ -257,6 +257,20 @@ def decide(touch: TouchContext, now: datetime) -> Decision:
     )
 
 
+def with_exit_on(decision: Decision, exit_on: frozenset[str]) -> Decision:
+    """
+    The decision under the flow's `exit_on`: an emptied cart ends the enrollment only when the
+    flow lists `cart_emptied` (otherwise just this touch is skipped), and an unsubscribe ends
+    it when the flow lists `unsubscribed` (otherwise each touch is skipped). An order, a bot
+    and a newer cart always end it.
+    """
+    if isinstance(decision, Cancel) and decision.reason is Reason.CART_EMPTY:
+        return decision if "cart_emptied" in exit_on else Skip(reason=Reason.CART_EMPTY)
+    if isinstance(decision, Skip) and decision.reason is Reason.UNSUBSCRIBED:
+        return Cancel(reason=Reason.UNSUBSCRIBED) if "unsubscribed" in exit_on else decision
+    return decision
+
+
 def _ended(touch: TouchContext) -> Reason | None:
     if touch.ordered_by:
         return Reason.ORDERED

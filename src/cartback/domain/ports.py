@@ -10,16 +10,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, runtime_checkable
 
 from cartback.domain.cart import Cart
+from cartback.domain.catalog import CatalogItem, WatchReason
 from cartback.domain.consent import Channel, ConsentFact, LedgerUpdate, Purpose
 from cartback.domain.events import Stage
 from cartback.domain.identity import ContactRef
 from cartback.domain.ingest import EventOutcome, Inbound
 from cartback.domain.stores import KeyKind, Store
 from cartback.domain.time import check_aware
-from cartback.domain.touches import EnrollmentStatus, Group, TouchStatus
+from cartback.domain.touches import EnrollmentStatus, Group, SendFailed, TouchStatus
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -172,6 +173,12 @@ class ContactRepository(Protocol):
     def update(self, contact_id: str, *, fields: Mapping[str, str], now: datetime) -> None: ...
     def mark_bot(self, contact_id: str) -> None: ...
     def get(self, store_id: str, contact_id: str) -> Contact | None: ...
+    def get_many(self, contact_ids: Sequence[str]) -> dict[str, Contact]:
+        """
+        The contacts of any store by id (the dispatch pass reads its touches' contacts at once).
+        """
+        ...
+
     def mark_ads_opt_out(self, contact_id: str, *, at: datetime) -> None:
         """
         Set `ads_opt_out_at` unless it is set already (the first time is kept).
@@ -186,6 +193,12 @@ class CartRepository(Protocol):
 
     def get_many(self, store_id: str, keys: Sequence[str]) -> dict[str, CartRecord]: ...
     def get(self, store_id: str, key: str) -> CartRecord | None: ...
+    def get_by_ids(self, cart_ids: Sequence[str]) -> dict[str, CartRecord]:
+        """
+        Carts by id, locked for writing like `get_many` (in id order on PostgreSQL).
+        """
+        ...
+
     def find_open(
         self, store_id: str, *, visitor_id: str | None = None, contact_id: str | None = None
     ) -> CartRecord | None: ...
@@ -217,6 +230,14 @@ class CartRepository(Protocol):
     def next_check_at(self) -> datetime | None: ...
     def due_count(self, *, now: datetime) -> int: ...
     def timed_for_store(self, store_id: str) -> list[CartRecord]: ...
+    def abandoned_between(
+        self, store_id: str, *, since: datetime, until: datetime, limit: int
+    ) -> list[CartRecord]:
+        """
+        Up to `limit` carts whose latest abandonment (`abandoned_at`) is in `[since, until)`,
+        whatever became of them since, oldest abandonment first.
+        """
+        ...
 
 
 class OrderRepository(Protocol):
@@ -232,6 +253,32 @@ class OrderRepository(Protocol):
         """
         ...
 
+    def count_for_contact(self, store_id: str, contact_id: str) -> int:
+        """
+        The contact's orders in the store that stand (not cancelled).
+        """
+        ...
+
+    def ordered_among(self, store_id: str, contact_ids: Sequence[str]) -> set[str]:
+        """
+        Those of the contacts who ordered at the store (`has_ordered` for many).
+        """
+        ...
+
+    def counts_among(self, store_id: str, contact_ids: Sequence[str]) -> dict[str, int]:
+        """
+        `count_for_contact` for many: each contact's orders that stand (0 included).
+        """
+        ...
+
+    def placed_between(
+        self, store_id: str, *, since: datetime, until: datetime
+    ) -> list[OrderRecord]:
+        """
+        The store's orders placed in `[since, until)`, oldest first.
+        """
+        ...
+
 
 class ConsentRepository(Protocol):
     """
@@ -240,6 +287,14 @@ class ConsentRepository(Protocol):
     """
 
     def current(self, contact_id: str) -> dict[tuple[Channel, Purpose], ConsentFact]: ...
+    def current_many(
+        self, contact_ids: Sequence[str]
+    ) -> dict[str, dict[tuple[Channel, Purpose], ConsentFact]]:
+        """
+        `current` for each of the contacts.
+        """
+        ...
+
     def record(
         self, store_id: str, contact_id: str, ledger: LedgerUpdate, *, now: datetime
     ) -> None: ...
@@ -373,6 +428,14 @@ class SuppressionRepository(Protocol):
     def is_suppressed(self, store_id: str, channel: Channel, address: str) -> bool:
         """
         Whether the address, or its erased (hashed) form, is on the list.
+        """
+        ...
+
+    def suppressed_among(
+        self, store_id: str, channel: Channel, addresses: Sequence[str]
+    ) -> set[str]:
+        """
+        Those of `addresses` that `is_suppressed` says are suppressed.
         """
         ...
 
@@ -594,11 +657,18 @@ class EnrollmentRepository(Protocol):
 
     def add(self, record: EnrollmentRecord) -> None: ...
     def get(self, enrollment_id: str) -> EnrollmentRecord | None: ...
+    def get_many(self, enrollment_ids: Sequence[str]) -> dict[str, EnrollmentRecord]: ...
     def active_for_contact(self, contact_id: str) -> EnrollmentRecord | None: ...
     def for_cart(self, cart_id: str) -> list[EnrollmentRecord]: ...
     def end(
         self, enrollment_id: str, *, status: EnrollmentStatus, reason: str | None, at: datetime
     ) -> None: ...
+    def complete_held_out(self, *, now: datetime, limit: int) -> int:
+        """
+        Complete up to `limit` active control-group enrollments whose every withheld touch is
+        due by `now` (their sequence would have ended); the count.
+        """
+        ...
 
 
 class TouchRepository(Protocol):
@@ -608,9 +678,16 @@ class TouchRepository(Protocol):
 
     def add(self, records: Sequence[TouchRecord]) -> None: ...
     def get(self, touch_id: str) -> TouchRecord | None: ...
+    def get_many(self, touch_ids: Sequence[str]) -> dict[str, TouchRecord]: ...
     def save(self, record: TouchRecord) -> None:
         """
         Write the touch's changing columns (status, reason, due_at, attempts, lease, sent).
+        """
+        ...
+
+    def save_many(self, records: Sequence[TouchRecord]) -> None:
+        """
+        `save` for each record, in one round trip.
         """
         ...
 
@@ -618,6 +695,13 @@ class TouchRepository(Protocol):
         """
         Lock up to `limit` `scheduled`/`deferred` touches due at `now`, and `sending` touches
         whose lease ran out, oldest first (SKIP LOCKED on PostgreSQL).
+        """
+        ...
+
+    def extend_leases(self, touch_ids: Sequence[str], *, owner: str, until: datetime) -> set[str]:
+        """
+        Move the lease of those in-flight touches that `owner` still holds to `until` (the
+        heartbeat of a long pass); the ids renewed (the others are no longer its own).
         """
         ...
 
@@ -629,9 +713,40 @@ class TouchRepository(Protocol):
         ...
 
     def for_enrollment(self, enrollment_id: str) -> list[TouchRecord]: ...
+    def for_enrollments(self, enrollment_ids: Sequence[str]) -> dict[str, list[TouchRecord]]:
+        """
+        `for_enrollment` for each of the enrollments (an empty list for one without touches).
+        """
+        ...
+
+    def with_open_touches(self, enrollment_ids: Sequence[str]) -> set[str]:
+        """
+        Those of the enrollments with a touch still to go (`scheduled`, `deferred`) or in
+        flight (`sending`, `ambiguous`).
+        """
+        ...
+
     def cancel_pending(self, enrollment_id: str, *, reason: str, now: datetime) -> int:
         """
         Cancel the enrollment's `scheduled` and `deferred` touches with `reason`; the count.
+        """
+        ...
+
+    def cancel_for_order(
+        self,
+        store_id: str,
+        *,
+        cart_id: str | None,
+        contact_id: str | None,
+        placed_at: datetime,
+        reason: str,
+        now: datetime,
+    ) -> list[str]:
+        """
+        End the active enrollments an order ends (its cart's, its contact's, started at or
+        before it was placed) and cancel their pending touches with `reason`; the enrollments
+        ended. On PostgreSQL rows a worker holds right now are skipped: that worker's guards
+        see the order and cancel them.
         """
         ...
 
@@ -641,7 +756,21 @@ class TouchRepository(Protocol):
         """
         ...
 
+    def sent_times_many(
+        self, contact_ids: Sequence[str], *, since: datetime
+    ) -> dict[str, list[datetime]]:
+        """
+        `sent_times` for each of the contacts.
+        """
+        ...
+
     def for_cart(self, store_id: str, cart_id: str) -> list[CartTouch]: ...
+    def for_carts(self, store_id: str, cart_ids: Sequence[str]) -> dict[str, list[CartTouch]]:
+        """
+        The touches of several carts at once (a page of the carts list), by cart id.
+        """
+        ...
+
     def order_matches(
         self, store_id: str, *, cart_id: str, contact_id: str, since: datetime
     ) -> set[str]:
@@ -651,9 +780,23 @@ class TouchRepository(Protocol):
         """
         ...
 
+    def order_matches_many(
+        self, store_id: str, queries: Sequence[tuple[str, str, datetime]]
+    ) -> list[set[str]]:
+        """
+        `order_matches` for each `(cart_id, contact_id, since)`, in order.
+        """
+        ...
+
     def mark_cart_touched(self, cart_id: str, *, at: datetime) -> None:
         """
         Stamp the cart's first sent touch (an order after it makes the cart `recovered`).
+        """
+        ...
+
+    def mark_carts_touched(self, cart_ids: Sequence[str], *, at: datetime) -> None:
+        """
+        `mark_cart_touched` for each of the carts.
         """
         ...
 
@@ -666,6 +809,12 @@ class OutboxRepository(Protocol):
     def add(self, message: OutboxMessage) -> str:
         """
         Store the message unless its touch has one already; the stored message's id.
+        """
+        ...
+
+    def add_many(self, messages: Sequence[OutboxMessage]) -> dict[str, str]:
+        """
+        `add` for each message; the stored messages' ids by touch id.
         """
         ...
 
@@ -696,6 +845,61 @@ class MessageChannel(Protocol):
         lookup that resolves an `ambiguous` touch).
         """
         ...
+
+
+@runtime_checkable
+class BatchMessageChannel(MessageChannel, Protocol):
+    """
+    A channel that also takes many messages in one call (the `outbox` stores them in one
+    transaction). Each message keeps its own idempotency key and its own result.
+    """
+
+    def send_many(self, messages: Sequence[tuple[OutboundMessage, str]]) -> list[str | SendFailed]:
+        """
+        Deliver each `(message, idempotency_key)`; for each, in order, the provider's id or
+        the `SendFailed` that `send` would have raised for it.
+        """
+        ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StockWatch:
+    """
+    An abandoned cart's line that the catalog said was unavailable or a pre-order when the
+    cart was left (`since`): a catalog change to it may trigger a `back_in_stock` or `launch`
+    flow.
+    """
+
+    store_id: str
+    cart_id: str
+    item_key: str
+    reason: WatchReason
+    since: datetime
+
+    def __post_init__(self) -> None:
+        check_aware(self.since, "since")
+
+
+class CatalogRepository(Protocol):
+    """
+    The store's catalog items (one per store and item key) and the stock watches on them.
+    """
+
+    def get_many(self, store_id: str, keys: Sequence[str]) -> dict[str, CatalogItem]:
+        """
+        The items known by any of `keys` (`v:`/`p:` item keys, or `s:<sku>`), by requested key.
+        """
+        ...
+
+    def upsert(self, store_id: str, items: Sequence[CatalogItem]) -> None: ...
+    def watch(self, store_id: str, cart_id: str, watches: Sequence[StockWatch]) -> None:
+        """
+        Make `watches` the cart's stock watches (the latest abandonment's), replacing any.
+        """
+        ...
+
+    def watches_for(self, store_id: str, item_keys: Sequence[str]) -> list[StockWatch]: ...
+    def unwatch(self, cart_id: str, item_keys: Sequence[str]) -> None: ...
 
 
 class UnitOfWork(Protocol):
@@ -739,6 +943,8 @@ class UnitOfWork(Protocol):
     def touches(self) -> TouchRepository: ...
     @property
     def outbox(self) -> OutboxRepository: ...
+    @property
+    def catalog(self) -> CatalogRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

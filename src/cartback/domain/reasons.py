@@ -25,3 +25,13 @@ class Reason(StrEnum):
     STALE_STOCK = "stale_stock"
     QUIET_HOURS = "quiet_hours"
     FREQUENCY_CAP = "frequency_cap"
+    #: The sender's carrier rate (SMS long code 1/s, toll-free 3/s) has no slot now.
+    SENDER_RATE = "sender_rate"
+    #: The shopper answered a text and the flow ends on a reply (`exit_on: [replied]`).
+    REPLIED = "replied"
+    #: The step's `when` is false at send time.
+    CONDITION_FALSE = "condition_false"
+    #: The shopper came back and the cart is active again: no reminder while they shop.
+    SHOPPER_ACTIVE = "shopper_active"
+    #: The settings provide no backend for the touch's channel yet: it waits.
+    NO_CHANNEL = "no_channel"

@@ -63,6 +63,29 @@ class PeakSeason:
         return any(period.first <= day <= period.last for period in self.periods)
 
 
+def parse_peak_periods(text: str) -> tuple[PeakPeriod, ...]:
+    """
+    Peak periods from `FIRST..LAST` ISO dates, comma-separated (`2026-11-27..2026-12-01`); a
+    single date is a one-day period.
+
+    Raises:
+        ValueError: a part is not a date or a range, or a range ends before it starts.
+    """
+    periods: list[PeakPeriod] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        first_text, _, last_text = part.partition("..")
+        try:
+            first = date.fromisoformat(first_text.strip())
+            last = date.fromisoformat(last_text.strip()) if last_text else first
+        except ValueError:
+            message = f"{part!r} is not a date or a FIRST..LAST range of ISO dates"
+            raise ValueError(message) from None
+        periods.append(PeakPeriod(first=first, last=last))
+    return tuple(periods)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StepPlan:
     """

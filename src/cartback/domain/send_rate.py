@@ -79,3 +79,29 @@ def reserve(
     at = earliest_slot(log.sent, limit=rate.segments, per=rate.per, at=now, weight=segments)
     kept = tuple(sent for sent in log.sent if sent > now - rate.per)
     return at, SenderLog(sent=(*kept, *(at,) * segments))
+
+
+#: The GSM 03.38 basic character set; a text outside it (and its extension) is sent as UCS-2.
+_GSM_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+#: Extension characters: each takes two septets (an escape and the character).
+_GSM_EXTENDED = frozenset("^{}\\[~]|€\f")
+
+
+def sms_segments(text: str) -> int:
+    """
+    How many segments a text is sent as: GSM-7 holds 160 septets in one segment and 153 per
+    segment when split; anything outside GSM-7 goes as UCS-2, 70 characters (67 when split,
+    counted in UTF-16 code units, so an emoji takes two).
+    """
+    if all(c in _GSM_BASIC or c in _GSM_EXTENDED for c in text):
+        units = sum(2 if c in _GSM_EXTENDED else 1 for c in text)
+        single, split = 160, 153
+    else:
+        units = len(text.encode("utf-16-le")) // 2
+        single, split = 70, 67
+    if units <= single:
+        return 1
+    return -(-units // split)

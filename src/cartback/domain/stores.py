@@ -5,11 +5,14 @@ A store (one shop, one tenant) and its settings. Every other object belongs to e
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from cartback.domain.cart import CartPolicy
 from cartback.domain.consent import ConsentPolicy, Region, default_region
+from cartback.domain.schedule import PeakPeriod, PeakSeason
 from cartback.domain.time import check_aware
 
 DEFAULT_ABANDON_AFTER = timedelta(minutes=30)
@@ -21,6 +24,7 @@ CONSENT_REGION = "consent_region"
 SOFT_OPT_IN = "soft_opt_in"
 SMS_DOUBLE_OPT_IN = "sms_double_opt_in"
 RETENTION_SECONDS = "retention_seconds"
+PEAK_SEASON = "peak_season"
 
 
 class Platform(StrEnum):
@@ -104,6 +108,51 @@ class Store:
         """
         seconds = self.settings.get(RETENTION_SECONDS)
         return timedelta(seconds=seconds) if isinstance(seconds, int) else DEFAULT_RETENTION
+
+    @property
+    def peak_season(self) -> PeakSeason | None:
+        """
+        The store's peak-season calendar (stretched waits, a touch cap, paused discounts on
+        its days, in the store's time zone), or None when it has no peak days.
+        """
+        found = self.settings.get(PEAK_SEASON)
+        if not isinstance(found, dict) or not found.get("periods"):
+            return None
+        return peak_season_from_document(found, self.timezone)
+
+
+def peak_season_from_document(document: dict[str, Any], zone: str) -> PeakSeason:
+    """
+    A peak season from its stored form: `periods` as [first, last] ISO dates, `delay_factor`,
+    `max_touches` (None: no cap) and `pause_discounts`.
+
+    Raises:
+        ValueError: a value is out of range (the store service checks before storing).
+    """
+    periods = tuple(
+        PeakPeriod(first=date.fromisoformat(first), last=date.fromisoformat(last))
+        for first, last in document.get("periods", [])
+    )
+    cap = document.get("max_touches")
+    return PeakSeason(
+        periods=periods,
+        zone=ZoneInfo(zone),
+        delay_factor=float(document.get("delay_factor", 1.0)),
+        max_touches=int(cap) if cap is not None else None,
+        pause_discounts=document.get("pause_discounts", True) is not False,
+    )
+
+
+def peak_season_document(season: PeakSeason) -> dict[str, Any]:
+    """
+    The stored form of a peak season (`peak_season_from_document` reads it back).
+    """
+    return {
+        "periods": [[p.first.isoformat(), p.last.isoformat()] for p in season.periods],
+        "delay_factor": season.delay_factor,
+        "max_touches": season.max_touches,
+        "pause_discounts": season.pause_discounts,
+    }
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -26,7 +26,14 @@ from cartback.domain.time import Clock
 from cartback.kit.ids import new_id
 from cartback.kit.metrics import Metrics
 from cartback.services.abandonment import TimerReport, process_due_carts
-from cartback.services.dispatch import DispatchConfig, DispatchReport, dispatch_due_touches
+from cartback.services.dispatch import (
+    DEFAULT_LEASE,
+    DispatchConfig,
+    DispatchReport,
+    SenderThrottle,
+    dispatch_due_touches,
+)
+from cartback.services.enrollment import complete_held_out
 from cartback.services.retention import purge_expired
 
 log = structlog.get_logger(__name__)
@@ -45,11 +52,15 @@ class WorkerConfig:
     batch_size: int = 200
     poll_interval: timedelta = timedelta(milliseconds=500)
     heartbeat_interval: timedelta = timedelta(seconds=10)
+    #: A send in flight is this worker's for this long, renewed while the pass goes on.
+    lease: timedelta = DEFAULT_LEASE
     name: str = "worker"
     #: Retention purges run at most this often (never on every tick), each at most
     #: `retention_batches` transactions per store and kind; the rest waits for the next run.
     retention_interval: timedelta = timedelta(minutes=5)
     retention_batches: int = 20
+    #: Control-group enrollments are completed at most this often.
+    held_out_interval: timedelta = timedelta(minutes=1)
 
 
 class Worker:
@@ -65,23 +76,35 @@ class Worker:
         metrics: Metrics,
         config: WorkerConfig,
         channels: Mapping[Channel, MessageChannel] | None = None,
+        throttle: SenderThrottle | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         #: Where touches go; without channels the worker fires cart timers only.
         self._channels = dict(channels or {})
+        #: SMS pacing per sender, shared by the loops of one process.
+        self._throttle = throttle or SenderThrottle()
         self._clock = clock
         self._metrics = metrics
         self._config = config
         self.id = new_id("wk")
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._last_heartbeat: datetime | None = None
         self._last_purge: datetime | None = None
+        self._last_held_out: datetime | None = None
 
     def stop(self) -> None:
         """
         Ask the loop to finish its current pass and return.
         """
         self._stop.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """
+        Cut the idle wait short: work may be due now (LISTEN/NOTIFY on PostgreSQL).
+        """
+        self._wake.set()
 
     @property
     def stopping(self) -> bool:
@@ -114,12 +137,13 @@ class Worker:
                 processed += report.processed + dispatched.processed
                 self._beat()
                 self.purge_if_due()
+                self.complete_held_out_if_due()
                 busy = max(report.processed, dispatched.processed)
                 if busy >= self._config.batch_size or dispatched.statuses.get("scheduled"):
                     continue  # more may be due right now
                 if once:
                     break
-                self._stop.wait(self.idle_seconds())
+                self._idle(self.idle_seconds())
         finally:
             self._unregister()
             structlog.contextvars.unbind_contextvars("worker_id")
@@ -148,7 +172,12 @@ class Worker:
             uow_factory=self._uow_factory,
             clock=self._clock,
             channels=self._channels,
-            config=DispatchConfig(worker_id=self.id, limit=self._config.batch_size),
+            config=DispatchConfig(
+                worker_id=self.id,
+                limit=self._config.batch_size,
+                lease=self._config.lease,
+                throttle=self._throttle,
+            ),
         )
         for status, count in report.statuses.items():
             self._metrics.touches_dispatched.labels(status=status).inc(count)
@@ -180,6 +209,23 @@ class Worker:
             self._metrics.retention_purged.labels(kind=kind).inc(count)
         return True
 
+    def complete_held_out_if_due(self) -> bool:
+        """
+        End finished control-group enrollments, at most every `held_out_interval`. True if
+        it ran.
+        """
+        now = self._clock.now()
+        last = self._last_held_out
+        if not self._channels or (last is not None and now - last < self._config.held_out_interval):
+            return False
+        self._last_held_out = now
+        try:
+            complete_held_out(uow_factory=self._uow_factory, clock=self._clock)
+        except DBAPIError as error:
+            self._metrics.worker_errors.inc()
+            log.warning("enrollment.held_out.failed", error=str(error.orig or error)[:300])
+        return True
+
     def idle_seconds(self) -> float:
         """
         Until the earliest pending timer, but never longer than the poll interval: a new cart
@@ -199,6 +245,13 @@ class Worker:
         next_at = min(pending)
         wait = (next_at - self._clock.now()).total_seconds()
         return min(max(wait, 0.0), poll)
+
+    def _idle(self, seconds: float) -> None:
+        """
+        Sleep until `seconds` pass, a notification wakes the worker, or it is stopped.
+        """
+        self._wake.wait(seconds)
+        self._wake.clear()
 
     def _backoff(self, failures: int) -> float:
         return min(0.5 * 2.0 ** (failures - 1), MAX_BACKOFF.total_seconds())

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import geocoder, timezone
+from phonenumbers import timezone
 
 from cartback.domain.us_area_codes import state_for_area_code
 
@@ -69,6 +69,10 @@ def us_state_from_libphonenumber(e164: str) -> str | None:
 
 
 def _state_from_geocoder(number: phonenumbers.PhoneNumber) -> str | None:
+    # Imported on first use: the geocoder's place names take about 100 MB, and the area-code
+    # table answers nearly every US number without them (a worker's memory budget, issue #5).
+    from phonenumbers import geocoder
+
     place = geocoder.description_for_number(number, "en")
     if place in _STATES:
         return _STATES[place]

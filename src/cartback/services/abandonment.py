@@ -13,6 +13,7 @@ from cartback.domain.cart import TimerOutcome, on_timer
 from cartback.domain.ports import UnitOfWork
 from cartback.domain.stores import Store
 from cartback.domain.time import Clock
+from cartback.services.catalog import watch_stock
 from cartback.services.enrollment import StoreFlows, enroll_abandoned, store_flows
 
 log = structlog.get_logger(__name__)
@@ -86,6 +87,8 @@ def process_due_carts(*, uow: UnitOfWork, clock: Clock, limit: int) -> TimerRepo
                     flows=flows[record.store_id],
                 )
                 enrolled += started is not None
+                # Its unavailable and pre-order lines, for the back_in_stock and launch flows.
+                watch_stock(uow, replace(record, cart=cart), now=now)
         uow.carts.save_states(decided, now=now)
         uow.commit()
     return TimerReport(outcomes=outcomes, lateness=tuple(lateness), enrolled=enrolled)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cartback.domain.errors import NotFound
-from cartback.domain.ports import CartPage, CartRecord, Contact, UnitOfWork
+from cartback.domain.ports import CartPage, CartRecord, CartTouch, Contact, UnitOfWork
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -19,6 +19,8 @@ class CartView:
 
     record: CartRecord
     contact: Contact | None
+    #: Filled by `list_carts`; `GET /v1/carts/{id}` reads them with `cart_touches`.
+    touches: tuple[CartTouch, ...] = ()
 
 
 def get_cart(*, uow: UnitOfWork, store_id: str, cart_key: str) -> CartView:
@@ -68,8 +70,13 @@ def list_carts(
         for record in page.records:
             if record.contact_id and record.contact_id not in contacts:
                 contacts[record.contact_id] = uow.contacts.get(store_id, record.contact_id)
+        touches = uow.touches.for_carts(store_id, [r.id for r in page.records])
     views = [
-        CartView(record=r, contact=contacts.get(r.contact_id) if r.contact_id else None)
+        CartView(
+            record=r,
+            contact=contacts.get(r.contact_id) if r.contact_id else None,
+            touches=tuple(touches.get(r.id, ())),
+        )
         for r in page.records
     ]
     return views, page.next_cursor

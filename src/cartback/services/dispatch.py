@@ -18,17 +18,22 @@ found means it goes back to `scheduled` and passes every guard again. Never a bl
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import cast
 
 import structlog
 
 from cartback.domain.cart import CartStatus
 from cartback.domain.consent import Channel, Purpose
+from cartback.domain.events import Stage
 from cartback.domain.expressions import activation
+from cartback.domain.flows import DEFAULT_EXIT_ON, TriggerKind
 from cartback.domain.guards import (
     Cancel,
+    Decision,
     Defer,
     FrequencyCap,
     GuardPolicy,
@@ -38,8 +43,10 @@ from cartback.domain.guards import (
     Skip,
     TouchContext,
     decide,
+    with_exit_on,
 )
 from cartback.domain.ports import (
+    BatchMessageChannel,
     CartRecord,
     Contact,
     EnrollmentRecord,
@@ -51,10 +58,12 @@ from cartback.domain.ports import (
 )
 from cartback.domain.quiet_hours import DailyWindow
 from cartback.domain.reasons import Reason
+from cartback.domain.send_rate import SenderLog, SendRate, reserve, sms_segments
 from cartback.domain.stores import Store
 from cartback.domain.time import Clock
 from cartback.domain.touches import (
     PENDING,
+    WENT,
     EnrollmentStatus,
     GiveUp,
     RetryPolicy,
@@ -63,22 +72,25 @@ from cartback.domain.touches import (
     retry_decision,
 )
 from cartback.kit.phone_locality import phone_locality
+from cartback.services._dispatch_reads import ReadAhead
+from cartback.services.catalog import cart_stock
 from cartback.services.enrollment import StoreFlows, cart_facts, contact_facts, store_flows
 from cartback.services.permission import contact_address, may_message
 from cartback.services.rendering import render
+from cartback.services.sms_config import sending_pace
 
 log = structlog.get_logger(__name__)
 
 #: A send in flight returns to the others this long after its worker stopped answering.
 DEFAULT_LEASE = timedelta(seconds=30)
 #: A step whose `when` is false at send time is skipped with this code.
-CONDITION_FALSE = "condition_false"
+CONDITION_FALSE = Reason.CONDITION_FALSE.value
 #: A channel the settings do not provide yet: the touch waits, it is not dropped.
-NO_CHANNEL = "no_channel"
+NO_CHANNEL = Reason.NO_CHANNEL.value
 NO_CHANNEL_RETRY = timedelta(hours=1)
 #: The shopper came back and the cart is active again: no reminder while they shop; the
 #: touch waits until the cart would be left again.
-SHOPPER_ACTIVE = "shopper_active"
+SHOPPER_ACTIVE = Reason.SHOPPER_ACTIVE.value
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -91,6 +103,30 @@ class DispatchConfig:
     limit: int = 100
     lease: timedelta = DEFAULT_LEASE
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: Paces texts to each sender's carrier rate; None sends as fast as the guards allow.
+    throttle: SenderThrottle | None = None
+
+
+class SenderThrottle:
+    """
+    Each SMS sender's recent sends in this process (a sliding window per sender, shared by the
+    process's worker loops). Carriers count per sender across every process that sends for it,
+    so a store whose texts go through several worker processes sets each one's share (docs).
+    """
+
+    def __init__(self) -> None:
+        self._logs: dict[str, SenderLog] = {}
+        self._lock = threading.Lock()
+
+    def reserve(self, sender: str, rate: SendRate, now: datetime, *, segments: int = 1) -> datetime:
+        """
+        The earliest moment from `now` the sender may send `segments` more, reserved.
+        """
+        with self._lock:
+            at, self._logs[sender] = reserve(
+                self._logs.get(sender, SenderLog()), rate, now, segments=segments
+            )
+        return at
 
 
 @dataclass(kw_only=True, slots=True)
@@ -164,6 +200,7 @@ def dispatch_due_touches(
         if not claimed:
             return report
         work = _Pass(uow=uow, now=now, config=config)
+        work.uow = _read_ahead(work, claimed)
         for touch in claimed:
             if touch.status in (TouchStatus.SENDING, TouchStatus.AMBIGUOUS):
                 ambiguous.append(_mark_ambiguous(work, touch))
@@ -171,12 +208,109 @@ def dispatch_due_touches(
             sending = _decide_one(work, touch, channels, report)
             if sending is not None:
                 outgoing.append(sending)
-        uow.commit()
+        work.uow.commit()  # the read-ahead's held-back writes go first
+    pending = [t.id for t in ambiguous] + [item.touch.id for item in outgoing]
+    heartbeat = _LeaseHeartbeat(uow_factory, clock, config, pending, leased_at=now)
     for touch in ambiguous:
-        _resolve(uow_factory, clock, channels, touch, config, report)
-    for item in outgoing:
-        _send(uow_factory, clock, channels[item.touch.channel], item, config, report)
+        heartbeat.beat_if_due()
+        if heartbeat.holds(touch.id):
+            _resolve(uow_factory, clock, channels, touch, config, report)
+        heartbeat.done(touch.id)
+    for channel, items in _by_channel(channels, outgoing):
+        if isinstance(channel, BatchMessageChannel):
+            heartbeat.beat_if_due()
+            held = [item for item in items if heartbeat.holds(item.touch.id)]
+            if held:
+                _send_batch(uow_factory, clock, channel, held, config, report)
+            for item in items:
+                heartbeat.done(item.touch.id)
+            continue
+        for item in items:
+            heartbeat.beat_if_due()
+            if heartbeat.holds(item.touch.id):
+                _send(uow_factory, clock, channel, item, config, report)
+            heartbeat.done(item.touch.id)
     return report
+
+
+def _read_ahead(work: _Pass, claimed: list[TouchRecord]) -> UnitOfWork:
+    """
+    The pass's unit of work with the claimed touches' carts locked and their guards' facts
+    read in a few queries (`_dispatch_reads`); the sends under each store's frequency cap.
+    """
+    windows = [
+        cap.per
+        for store_id in {t.store_id for t in claimed}
+        if work.store(store_id) is not None
+        and (cap := guard_policy(work.store_flows(store_id)).frequency_cap) is not None
+    ]
+    reads = ReadAhead(work.uow)
+    reads.load(claimed, sent_since=work.now - max(windows) if windows else None)
+    return cast(UnitOfWork, reads)
+
+
+def _by_channel(
+    channels: Mapping[Channel, MessageChannel], outgoing: list[_Outgoing]
+) -> list[tuple[MessageChannel, list[_Outgoing]]]:
+    """
+    The outgoing messages grouped by the channel that sends them, in claim order.
+    """
+    groups: dict[Channel, list[_Outgoing]] = {}
+    for item in outgoing:
+        groups.setdefault(item.touch.channel, []).append(item)
+    return [(channels[name], items) for name, items in groups.items()]
+
+
+class _LeaseHeartbeat:
+    """
+    Keeps a pass's in-flight touches leased while its channel calls go on one after another:
+    a third of the lease after the last renewal, the remaining touches get a full lease again.
+    A worker that dies stops renewing, and its touches return to the others one lease later.
+    """
+
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        config: DispatchConfig,
+        pending: list[str],
+        *,
+        leased_at: datetime,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._clock = clock
+        self._config = config
+        self._pending = dict.fromkeys(pending)
+        #: The leases were written with the pass's `now`: they run from then, not from now.
+        self._renewed_at = leased_at
+        self._lost: set[str] = set()
+
+    def done(self, touch_id: str) -> None:
+        self._pending.pop(touch_id, None)
+
+    def holds(self, touch_id: str) -> bool:
+        """
+        False once a renewal found the touch no longer this worker's (this worker stalled
+        past its lease and another took the touch over): it must not be sent from here.
+        """
+        return touch_id not in self._lost
+
+    def beat_if_due(self) -> None:
+        now = self._clock.now()
+        if not self._pending or now - self._renewed_at < self._config.lease / 3:
+            return
+        waiting = list(self._pending)
+        with self._uow_factory() as uow:
+            renewed = uow.touches.extend_leases(
+                waiting, owner=self._config.worker_id, until=now + self._config.lease
+            )
+            uow.commit()
+        self._renewed_at = now
+        lost = set(waiting) - renewed
+        if lost:
+            self._lost |= lost
+            log.warning("touch.lease.lost", touches=len(lost))
+        log.debug("touch.lease.renewed", touches=len(renewed))
 
 
 def _mark_ambiguous(work: _Pass, touch: TouchRecord) -> TouchRecord:
@@ -266,7 +400,9 @@ def _decide_one(
         status = TouchStatus.DEFERRED
     else:
         context = _context(uow, store, contact, record, touch, enrollment, flows, now)
-        decision = decide(context, now)
+        flow = flows.flow(enrollment.flow)
+        exit_on = flow.exit_on if flow is not None else DEFAULT_EXIT_ON
+        decision = _patience(with_exit_on(decide(context, now), exit_on), store, enrollment)
         if not isinstance(decision, Send):
             status = _apply(uow, touch, enrollment, decision, now)
         elif touch.channel not in channels:
@@ -276,7 +412,22 @@ def _decide_one(
     if status is not None:
         report.count(status)
         return None
-    return _start_sending(work, touch, store, record, contact)
+    outgoing = _start_sending(work, touch, store, record, contact)
+    if outgoing is None:
+        report.count(TouchStatus.DEFERRED)
+    return outgoing
+
+
+def _patience(decision: Decision, store: Store, enrollment: EnrollmentRecord) -> Decision:
+    """
+    A message waiting for a fresh stock read waits no longer than the cart stays recoverable
+    after its trigger: then it is skipped `stale_stock` instead of being retried for ever.
+    """
+    if not isinstance(decision, Defer) or decision.reason is not Reason.STALE_STOCK:
+        return decision
+    if decision.until < enrollment.triggered_at + store.recovery_window:
+        return decision
+    return Skip(reason=Reason.STALE_STOCK)
 
 
 def _shopping_again(record: CartRecord, now: datetime) -> bool:
@@ -313,12 +464,19 @@ def _facts(
 
 def _start_sending(
     work: _Pass, touch: TouchRecord, store: Store, record: CartRecord, contact: Contact
-) -> _Outgoing:
+) -> _Outgoing | None:
     """
-    Write the touch `sending` under this worker's lease; the message goes after the commit.
+    Write the touch `sending` under this worker's lease; the message goes after the commit. A
+    text whose sender has no slot now is deferred `sender_rate` to the slot reserved for it.
     """
     now = work.now
     rendered = render(store=store, cart=record.cart, channel=touch.channel, template=touch.template)
+    throttle = work.config.throttle
+    if touch.channel is Channel.SMS and throttle is not None:
+        slot = _sms_slot(throttle, store, touch, rendered.text, now)
+        if slot > now:
+            _write(work.uow, touch, TouchStatus.DEFERRED, Reason.SENDER_RATE, now, due_at=slot)
+            return None
     sending = replace(
         touch,
         status=TouchStatus.SENDING,
@@ -338,6 +496,19 @@ def _start_sending(
         text=rendered.text,
     )
     return _Outgoing(touch=sending, message=message)
+
+
+def _sms_slot(
+    throttle: SenderThrottle, store: Store, touch: TouchRecord, text: str, now: datetime
+) -> datetime:
+    """
+    When this text may go by its sender's rate; a touch deferred to its reserved slot goes
+    without reserving again.
+    """
+    if touch.reason == Reason.SENDER_RATE.value and touch.due_at <= now:
+        return now
+    sender, rate = sending_pace(store)
+    return throttle.reserve(sender, rate, now, segments=min(sms_segments(text), rate.segments))
 
 
 def _condition(
@@ -377,7 +548,7 @@ def _context(
     flows: StoreFlows,
     now: datetime,
 ) -> TouchContext:
-    policy = guard_policy(flows)
+    policy = replace(guard_policy(flows), peak=store.peak_season)
     cap = policy.frequency_cap
     recent = (
         tuple(uow.touches.sent_times(contact.id, since=now - cap.per)) if cap is not None else ()
@@ -388,23 +559,46 @@ def _context(
     ordered = {OrderMatch(m) for m in matches}
     if record.cart.is_ordered:
         ordered.add(OrderMatch.CART)
+    flow = flows.flow(enrollment.flow)
     return TouchContext(
         channel=touch.channel,
         permission=may_message(uow, store, contact, touch.channel, Purpose.RECOVERY),
         locality=locality(store, contact),
         policy=policy,
         ordered_by=frozenset(ordered),
-        cart_emptied=not record.cart.lines and not record.cart.is_ordered,
+        cart_emptied=_emptied(record),
         replaced=enrollment.status is EnrollmentStatus.REPLACED,
         is_bot=record.cart.is_bot or contact.is_bot,
         recent_sends=recent,
+        sent_in_enrollment=_sent_in_enrollment(uow, enrollment, policy),
+        items=cart_stock(uow, record),
+        # A back-in-stock message says an item is available: only after a fresh read.
+        claims_availability=flow is not None and flow.trigger.kind is TriggerKind.BACK_IN_STOCK,
     )
+
+
+def _sent_in_enrollment(uow: UnitOfWork, enrollment: EnrollmentRecord, policy: GuardPolicy) -> int:
+    """
+    Touches of this enrollment that went, read only when a peak-season cap needs it.
+    """
+    if policy.peak is None or policy.peak.max_touches is None:
+        return 0
+    return sum(1 for t in uow.touches.for_enrollment(enrollment.id) if t.status in WENT)
+
+
+def _emptied(record: CartRecord) -> bool:
+    """
+    Items were taken out of the cart. A browsing visit never had any: browse abandonment is
+    about the products viewed, and goes on without lines.
+    """
+    cart = record.cart
+    return not cart.lines and not cart.is_ordered and cart.stage is not Stage.BROWSING
 
 
 def guard_policy(flows: StoreFlows) -> GuardPolicy:
     """
-    The guards' rules from the flow file's `defaults`. A configured window that passes
-    midnight cannot be a single daily window yet: that channel keeps only the legal window.
+    The guards' rules from the flow file's `defaults`. Files refuse a window that passes
+    midnight; one applied before that check keeps only the legal window.
     """
     defaults = flows.flow_set.defaults
     windows: dict[Channel, DailyWindow] = {}
@@ -491,13 +685,16 @@ def _cancel(
 
 
 def _complete_if_done(uow: UnitOfWork, enrollment_id: str, now: datetime) -> None:
-    remaining = [
-        t
-        for t in uow.touches.for_enrollment(enrollment_id)
-        if t.status in PENDING or t.status in (TouchStatus.SENDING, TouchStatus.AMBIGUOUS)
-    ]
+    remaining = [t for t in uow.touches.for_enrollment(enrollment_id) if _open(t)]
     if not remaining:
         uow.enrollments.end(enrollment_id, status=EnrollmentStatus.COMPLETED, reason=None, at=now)
+
+
+def _open(touch: TouchRecord) -> bool:
+    """
+    The touch may still go (pending, or in flight).
+    """
+    return touch.status in PENDING or touch.status in (TouchStatus.SENDING, TouchStatus.AMBIGUOUS)
 
 
 def _send(
@@ -531,22 +728,73 @@ def _send(
         uow.commit()
 
 
+def _send_batch(
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    channel: BatchMessageChannel,
+    items: list[_Outgoing],
+    config: DispatchConfig,
+    report: DispatchReport,
+) -> None:
+    """
+    `_send` for many committed `sending` touches: one call to the channel (each message with
+    its touch id as idempotency key), then every outcome recorded in one transaction.
+    """
+    results = channel.send_many([(item.message, item.touch.id) for item in items])
+    now = clock.now()
+    with uow_factory() as uow:
+        current = uow.touches.get_many([item.touch.id for item in items])
+        sent: list[tuple[TouchRecord, str]] = []
+        for item, result in zip(items, results, strict=True):
+            touch = current.get(item.touch.id)
+            if touch is None or touch.status not in (TouchStatus.SENDING, TouchStatus.AMBIGUOUS):
+                continue  # resolved by another worker after our lease ran out
+            if isinstance(result, SendFailed):
+                report.count(_record_failure(uow, touch, result, now, config.retry))
+                continue
+            sent.append((touch, result))
+            report.count(TouchStatus.SENT)
+            report.latency.append((now - item.touch.due_at).total_seconds())
+        _record_sent_many(uow, sent, now)
+        uow.commit()
+
+
 def _record_sent(uow: UnitOfWork, touch: TouchRecord, provider_id: str, now: datetime) -> None:
-    uow.touches.save(
-        replace(
-            touch,
-            status=TouchStatus.SENT,
-            reason=None,
-            sent_at=now,
-            provider_id=provider_id,
-            lease_owner=None,
-            lease_until=None,
-            updated_at=now,
-        )
+    _record_sent_many(uow, [(touch, provider_id)], now)
+
+
+def _record_sent_many(uow: UnitOfWork, sent: list[tuple[TouchRecord, str]], now: datetime) -> None:
+    """
+    Write touches `sent` with their provider ids, stamp their carts, and complete the
+    enrollments that have nothing left to send.
+    """
+    if not sent:
+        return
+    uow.touches.save_many(
+        [
+            replace(
+                touch,
+                status=TouchStatus.SENT,
+                reason=None,
+                sent_at=now,
+                provider_id=provider_id,
+                lease_owner=None,
+                lease_until=None,
+                updated_at=now,
+            )
+            for touch, provider_id in sent
+        ]
     )
-    uow.touches.mark_cart_touched(touch.cart_id, at=now)
-    _complete_if_done(uow, touch.enrollment_id, now)
-    log.info("touch.sent", touch_id=touch.id, channel=touch.channel.value, step=touch.step)
+    uow.touches.mark_carts_touched(sorted({touch.cart_id for touch, _ in sent}), at=now)
+    enrollment_ids = sorted({touch.enrollment_id for touch, _ in sent})
+    still_open = uow.touches.with_open_touches(enrollment_ids)
+    for enrollment_id in enrollment_ids:
+        if enrollment_id not in still_open:
+            uow.enrollments.end(
+                enrollment_id, status=EnrollmentStatus.COMPLETED, reason=None, at=now
+            )
+    for touch, _ in sent:
+        log.info("touch.sent", touch_id=touch.id, channel=touch.channel.value, step=touch.step)
 
 
 def _record_failure(

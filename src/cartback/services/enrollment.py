@@ -6,14 +6,15 @@ that marks the cart abandoned (style rule 6: follow-up work is rows written with
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 
 import structlog
 
 from cartback.domain.assignment import choose_variant, is_withheld, template_for
+from cartback.domain.cart import CartStatus
 from cartback.domain.consent import Channel, Purpose
 from cartback.domain.expressions import (
     CartFacts,
@@ -29,16 +30,26 @@ from cartback.domain.ports import (
     EnrollmentRecord,
     TouchRecord,
     UnitOfWork,
+    UnitOfWorkFactory,
 )
 from cartback.domain.reasons import Reason
-from cartback.domain.schedule import Replacement, StepPlan, Trigger, due_times, replacement
+from cartback.domain.schedule import (
+    PeakSeason,
+    Replacement,
+    StepPlan,
+    Trigger,
+    due_times,
+    replacement,
+)
 from cartback.domain.stores import Store
+from cartback.domain.time import Clock
 from cartback.domain.touches import EnrollmentStatus, Group, TouchStatus
 from cartback.kit.ids import new_id
 from cartback.services.flows import shipped_flows
 from cartback.services.permission import may_message
 
 log = structlog.get_logger(__name__)
+ABANDONMENT = TriggerKind.ABANDONMENT
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -122,7 +133,7 @@ def contact_facts(uow: UnitOfWork, store: Store, contact: Contact) -> ContactFac
         return may_message(uow, store, contact, channel, purpose).allowed
 
     return ContactFacts(
-        orders_count=1 if uow.orders.has_ordered(store.id, contact.id) else 0,
+        orders_count=uow.orders.count_for_contact(store.id, contact.id),
         email_consent=allowed(Channel.EMAIL, Purpose.RECOVERY),
         sms_consent=allowed(Channel.SMS, Purpose.RECOVERY),
         marketing_consent=allowed(Channel.EMAIL, Purpose.MARKETING),
@@ -131,17 +142,28 @@ def contact_facts(uow: UnitOfWork, store: Store, contact: Contact) -> ContactFac
     )
 
 
-def choose_flow(flows: StoreFlows, record: CartRecord, values: dict[str, object]) -> Flow | None:
+def choose_flow(
+    flows: StoreFlows,
+    record: CartRecord,
+    values: dict[str, object],
+    *,
+    kind: TriggerKind = TriggerKind.ABANDONMENT,
+    waited: timedelta | None = None,
+) -> Flow | None:
     """
-    The highest-priority abandonment flow (then by name) whose trigger stages hold the cart's
-    stage and whose audience holds.
+    The highest-priority flow of `kind` (then by name) whose trigger stages hold the cart's
+    stage and whose audience holds; for the catalog kinds, only flows whose `window` holds
+    `waited` (from the abandonment to the catalog change).
     """
     stage = record.cart.stage.value
     candidates = sorted(flows.flow_set.flows, key=lambda f: (-f.priority, f.name))
     for flow in candidates:
-        if flow.name not in flows.enabled or flow.trigger.kind is not TriggerKind.ABANDONMENT:
+        if flow.name not in flows.enabled or flow.trigger.kind is not kind:
             continue
         if stage not in flow.trigger.stages:
+            continue
+        window = flow.trigger.window
+        if waited is not None and window is not None and waited > window:
             continue
         if flow.audience is None or flow.audience.evaluate(values).matched:
             return flow
@@ -203,18 +225,85 @@ def enroll_abandoned(
     trigger = Trigger(
         cart_id=record.id, stage=record.cart.stage, occurred_at=trigger_time(flow, record, store)
     )
+    return _enroll(uow, store, contact, record, flow, running, trigger, now)
+
+
+def enroll_for_catalog(
+    *,
+    uow: UnitOfWork,
+    store: Store,
+    record: CartRecord,
+    kind: TriggerKind,
+    since: datetime,
+    changed_at: datetime,
+    now: datetime,
+    flows: StoreFlows | None = None,
+) -> Enrolled | None:
+    """
+    Enroll the contact of an abandoned cart whose watched item changed in the catalog (it is
+    back in stock, or a pre-order launched or got a new date) in the cart's flow of `kind`, in
+    the caller's open unit of work. The trigger time is the catalog change.
+
+    Nothing happens for a cart without a contact, a robot's, one that ordered or whose contact
+    ordered since it was left (`since`), one being shopped again, or when no flow of `kind`
+    selects it within its window. An enrollment of another kind for the same cart gives way
+    (its pending touches are cancelled with the kind as reason): the news is what it lacked.
+
+    Returns:
+        The new enrollment and its touches, or None.
+    """
+    cart = record.cart
+    if record.contact_id is None or cart.is_bot or cart.is_ordered:
+        return None
+    if cart.status not in (CartStatus.ABANDONED, CartStatus.LOST):
+        return None
+    contact = uow.contacts.get(store.id, record.contact_id)
+    if contact is None or contact.is_bot:
+        return None
+    if uow.touches.order_matches(store.id, cart_id=record.id, contact_id=contact.id, since=since):
+        return None
+    running = flows or store_flows(uow, store.id)
+    values = activation(cart_facts(record), contact_facts(uow, store, contact))
+    flow = choose_flow(running, record, values, kind=kind, waited=changed_at - since)
+    if flow is None:
+        return None
+    trigger = Trigger(cart_id=record.id, stage=cart.stage, occurred_at=changed_at)
+    return _enroll(uow, store, contact, record, flow, running, trigger, now)
+
+
+def _enroll(
+    uow: UnitOfWork,
+    store: Store,
+    contact: Contact,
+    record: CartRecord,
+    flow: Flow,
+    running: StoreFlows,
+    trigger: Trigger,
+    now: datetime,
+) -> Enrolled | None:
+    """
+    Settle the contact's one active enrollment (`schedule.replacement`) and write the new one
+    with every step's touch.
+    """
     current = uow.enrollments.active_for_contact(contact.id)
     decision = replacement(_trigger_of(current), trigger)
+    reason = (decision.reason or Reason.NEWER_CART).value
+    kind = flow.trigger.kind
+    if current is not None and decision.action is Replacement.KEEP and kind is not ABANDONMENT:
+        # Catalog news for the cart the contact is already in a flow for: it takes over from
+        # a flow of another kind (which cannot tell it), and is kept out by one of its own.
+        running_flow = running.flow(current.flow)
+        if (running_flow.trigger.kind if running_flow else ABANDONMENT) is not kind:
+            decision, reason = replace(decision, action=Replacement.REPLACE), kind.value
     if decision.action in (Replacement.KEEP, Replacement.IGNORE):
         return None
     replaced = None
     if current is not None and decision.action is Replacement.REPLACE:
-        reason = (decision.reason or Reason.NEWER_CART).value
         uow.touches.cancel_pending(current.id, reason=reason, now=now)
         uow.enrollments.end(current.id, status=EnrollmentStatus.REPLACED, reason=reason, at=now)
         replaced = current.id
     enrollment = _new_enrollment(store, contact, record, flow, running.version, trigger, now)
-    touches = _touches(enrollment, flow, trigger.occurred_at, now)
+    touches = _touches(enrollment, flow, trigger.occurred_at, now, peak=store.peak_season)
     uow.enrollments.add(enrollment)
     uow.touches.add(touches)
     log.info(
@@ -262,18 +351,24 @@ def _new_enrollment(
 
 
 def _touches(
-    enrollment: EnrollmentRecord, flow: Flow, trigger_at: datetime, now: datetime
+    enrollment: EnrollmentRecord,
+    flow: Flow,
+    trigger_at: datetime,
+    now: datetime,
+    *,
+    peak: PeakSeason | None = None,
 ) -> tuple[TouchRecord, ...]:
     """
-    Every step's touch: `scheduled` at its due time, or `withheld` for the control group (so
-    measurement can read what the control group would have been sent, and when).
+    Every step's touch: `scheduled` at its due time (waits stretched on the store's peak
+    days), or `withheld` for the control group (so measurement can read what the control
+    group would have been sent, and when).
     """
     plans = [
         StepPlan(index=i, wait=step.wait, channel=step.channel) for i, step in enumerate(flow.steps)
     ]
     status = TouchStatus.WITHHELD if enrollment.group is Group.CONTROL else TouchStatus.SCHEDULED
     touches = []
-    for due in due_times(trigger_at, plans):
+    for due in due_times(trigger_at, plans, peak=peak):
         variant = choose_variant(flow, due.index, enrollment.contact_id)
         touches.append(
             TouchRecord(
@@ -294,13 +389,29 @@ def _touches(
     return tuple(touches)
 
 
+def complete_held_out(*, uow_factory: UnitOfWorkFactory, clock: Clock, limit: int = 500) -> int:
+    """
+    End the control group's enrollments once their sequence would have ended (every withheld
+    touch due), so a held-out contact is not kept out of later flows for good, and measurement
+    reads a finished enrollment. An order or a newer cart ends them sooner, as for anyone.
+    """
+    with uow_factory() as uow:
+        completed = uow.enrollments.complete_held_out(now=clock.now(), limit=limit)
+        uow.commit()
+    if completed:
+        log.info("enrollment.held_out.completed", enrollments=completed)
+    return completed
+
+
 __all__ = [
     "Enrolled",
     "StoreFlows",
     "cart_facts",
     "choose_flow",
+    "complete_held_out",
     "contact_facts",
     "enroll_abandoned",
+    "enroll_for_catalog",
     "store_flows",
     "trigger_time",
 ]

@@ -18,6 +18,7 @@ from cartback.domain.events import CartEvent, IdentityClaims, OrderChanged, Orde
 from cartback.domain.identity import is_bot_email, is_bot_user_agent
 from cartback.domain.ingest import EventOutcome, Inbound, IngestReport
 from cartback.domain.ports import CartRecord, OrderRecord, UnitOfWork, Visitor, VisitorSeen
+from cartback.domain.reasons import Reason
 from cartback.domain.stores import Store
 from cartback.domain.time import Clock
 from cartback.kit.ids import new_id
@@ -165,10 +166,29 @@ class _Batch:
         self.uow.carts.update(updated, now=self.now)
         for order in self.orders.values():
             self.uow.orders.upsert(order, now=self.now)
+            self._end_enrollments(order)
         for contact_id, claims in self.consents.items():
             update = changes(self.uow.consents.current(contact_id), claims)
             if not update.is_empty:
                 self.uow.consents.record(self.store.id, contact_id, update, now=self.now)
+
+    def _end_enrollments(self, order: OrderRecord) -> None:
+        """
+        An order ends its cart's and its contact's recovery sequences in its own transaction,
+        so no pending touch outlives it; the guards still check every send.
+        """
+        if order.status != "placed":
+            return
+        ended = self.uow.touches.cancel_for_order(
+            self.store.id,
+            cart_id=order.cart_id,
+            contact_id=order.contact_id,
+            placed_at=order.placed_at,
+            reason=Reason.ORDERED.value,
+            now=self.now,
+        )
+        if ended:
+            log.info("enrollment.ordered", store_id=self.store.id, enrollments=len(ended))
 
     def _identify(self, message: Inbound, visitor: Visitor | None) -> str | None:
         claims = message.claims

@@ -13,6 +13,7 @@ from babel.numbers import format_currency
 
 from cartback.domain.cart import Cart
 from cartback.domain.consent import Channel
+from cartback.domain.events import Stage
 from cartback.domain.stores import Store
 
 
@@ -34,6 +35,8 @@ def render(*, store: Store, cart: Cart, channel: Channel, template: str) -> Rend
     """
     The message for one touch: the cart's items with quantities and prices, and its total.
     """
+    if cart.stage is Stage.BROWSING and not cart.lines:
+        return _browse(store, cart, channel)
     currency = cart.currency or store.currency
     lines = []
     for line in cart.lines:
@@ -62,3 +65,17 @@ def render(*, store: Store, cart: Cart, channel: Channel, template: str) -> Rend
         ]
     )
     return Rendered(subject=f"{store.name}: your cart is waiting ({template})", text=body)
+
+
+def _browse(store: Store, cart: Cart, channel: Channel) -> Rendered:
+    """
+    Browse abandonment: no cart, only the products the shopper looked at.
+    """
+    count = len(cart.signals.viewed)
+    noun = "product" if count == 1 else "products"
+    text = f"{store.name}: still thinking about the {count} {noun} you looked at?"
+    if channel is Channel.SMS:
+        return Rendered(subject=None, text=text)
+    return Rendered(
+        subject=f"{store.name}: still thinking it over?", text=f"{text}\n\n-- {store.name}"
+    )

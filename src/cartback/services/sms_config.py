@@ -19,6 +19,7 @@ import structlog
 
 from cartback.domain.errors import ConfigurationError, FieldError, InvalidInput, NotFound
 from cartback.domain.ports import UnitOfWork
+from cartback.domain.send_rate import DEFAULT_RATES, SenderKind, SendRate
 from cartback.domain.stores import Store
 from cartback.domain.time import Clock
 from cartback.kit.keys import SecretBox
@@ -30,6 +31,8 @@ log = structlog.get_logger(__name__)
 SECTION = "twilio"
 #: Two SMS segments: a HELP answer should fit in one message, and must never be a wall.
 MAX_HELP_TEXT = 320
+#: A short code's ceiling is far above this; a higher setting is almost surely a typo.
+MAX_SENDER_RATE = 1000
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 _MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
 _TOKEN = re.compile(r"[\x21-\x7e]{16,128}")
@@ -70,6 +73,8 @@ def configure_sms(
     auth_token: str,
     sender: str | None = None,
     help_text: str | None = None,
+    sender_kind: str | None = None,
+    sender_rate: int | None = None,
 ) -> Store:
     """
     Set a store's Twilio account (the token sealed at rest). A sender or help text not given
@@ -80,6 +85,8 @@ def configure_sms(
         InvalidInput: a malformed SID, token, sender or help text.
     """
     values, errors = _checked(account_sid, auth_token, sender, help_text)
+    pacing, pacing_errors = _pacing(sender_kind, sender_rate)
+    errors.extend(pacing_errors)
     if errors:
         raise InvalidInput("invalid SMS configuration", errors=errors)
     with uow:
@@ -90,6 +97,7 @@ def configure_sms(
         section = settings.get(SECTION)
         merged = dict(section) if isinstance(section, dict) else {}
         merged.update({k: v for k, v in values.items() if v is not None})
+        merged.update(pacing)
         merged["auth_token"] = box.seal(values["auth_token"] or "")
         settings[SECTION] = merged
         store = replace(store, settings=settings, updated_at=clock.now())
@@ -117,6 +125,44 @@ def _checked(
         errors.append(FieldError(path="help_text", message=f"must be 1 to {MAX_HELP_TEXT} chars"))
     values["help_text"] = text
     return values, errors
+
+
+def _pacing(kind: str | None, rate: int | None) -> tuple[dict[str, object], list[FieldError]]:
+    """
+    The sender's kind and its own rate (segments per second), when given.
+    """
+    values: dict[str, object] = {}
+    errors: list[FieldError] = []
+    if kind is not None:
+        try:
+            values["sender_kind"] = SenderKind(kind.strip().lower()).value
+        except ValueError:
+            choices = ", ".join(k.value for k in SenderKind)
+            errors.append(FieldError(path="sender_kind", message=f"must be one of {choices}"))
+    if rate is not None:
+        if not 1 <= rate <= MAX_SENDER_RATE:
+            message = f"must be 1 to {MAX_SENDER_RATE} segments per second"
+            errors.append(FieldError(path="sender_rate", message=message))
+        else:
+            values["sender_rate"] = rate
+    return values, errors
+
+
+def sending_pace(store: Store) -> tuple[str, SendRate]:
+    """
+    The store's SMS sender (its number or Messaging Service; the store when none is set) and
+    the rate its carrier allows: the configured rate, else the default of its kind (a long code
+    unless told otherwise).
+    """
+    section = store.settings.get(SECTION)
+    section = section if isinstance(section, dict) else {}
+    sender = _text(section.get("from")) or "default"
+    rate = section.get("sender_rate")
+    if isinstance(rate, int) and rate >= 1:
+        return f"{store.id}:{sender}", SendRate(segments=rate)
+    kind = section.get("sender_kind")
+    known = kind if isinstance(kind, str) and kind in set(SenderKind) else SenderKind.LONG_CODE
+    return f"{store.id}:{sender}", DEFAULT_RATES[SenderKind(known)]
 
 
 def _sender(raw: str | None) -> tuple[str | None, list[FieldError]]:

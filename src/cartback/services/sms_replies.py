@@ -31,10 +31,13 @@ from cartback.domain.optouts import (
     sms_keyword,
 )
 from cartback.domain.ports import InboundMessage, Suppression, UnitOfWork
+from cartback.domain.reasons import Reason
 from cartback.domain.stores import Store
 from cartback.domain.time import Clock
+from cartback.domain.touches import EnrollmentStatus
 from cartback.kit.ids import new_id
 from cartback.kit.normalise import normalise_phone
+from cartback.services.enrollment import store_flows
 from cartback.services.permission import append_claims
 
 log = structlog.get_logger(__name__)
@@ -125,9 +128,29 @@ def receive_sms(
                 now=now,
             )
             _ACTIONS[action](acting)
+        elif stored and action is None and contact_id is not None:
+            _end_sequence_on_reply(uow, store.id, contact_id, now)
         uow.commit()
     log.info("sms.reply.received", store_id=store.id, keyword=keyword, duplicate=not stored)
     return ReplyOutcome(stored=stored, keyword=keyword, answer=answer)
+
+
+def _end_sequence_on_reply(uow: UnitOfWork, store_id: str, contact_id: str, now: datetime) -> None:
+    """
+    A person wrote back: their running sequence ends if its flow lists `replied` in `exit_on`
+    (a conversation has started; reminders would talk over it).
+    """
+    current = uow.enrollments.active_for_contact(contact_id)
+    if current is None:
+        return
+    flow = store_flows(uow, store_id).flow(current.flow)
+    if flow is None or "replied" not in flow.exit_on:
+        return
+    uow.touches.cancel_pending(current.id, reason=Reason.REPLIED.value, now=now)
+    uow.enrollments.end(
+        current.id, status=EnrollmentStatus.CANCELLED, reason=Reason.REPLIED.value, at=now
+    )
+    log.info("enrollment.replied", store_id=store_id, enrollment_id=current.id)
 
 
 def _phone(sender: str, country: str | None) -> str | None:

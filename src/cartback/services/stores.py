@@ -18,10 +18,12 @@ from cartback.domain.cart import reschedule
 from cartback.domain.consent import Region
 from cartback.domain.errors import FieldError, InvalidInput, NotFound
 from cartback.domain.ports import UnitOfWork
+from cartback.domain.schedule import parse_peak_periods
 from cartback.domain.stores import (
     CONSENT_REGION,
     DEFAULT_ABANDON_AFTER,
     DEFAULT_RECOVERY_WINDOW,
+    PEAK_SEASON,
     RETENTION_SECONDS,
     SMS_DOUBLE_OPT_IN,
     SOFT_OPT_IN,
@@ -29,6 +31,8 @@ from cartback.domain.stores import (
     Platform,
     Principal,
     Store,
+    peak_season_document,
+    peak_season_from_document,
 )
 from cartback.domain.time import Clock
 from cartback.kit.ids import new_id
@@ -65,6 +69,12 @@ class StoreSettings:
     soft_opt_in: bool | None = None
     sms_double_opt_in: bool | None = None
     retention: timedelta | None = None
+    #: Peak days as `FIRST..LAST` ISO date ranges, comma-separated; "" or "none" clears them.
+    peak_periods: str | None = None
+    peak_delay_factor: float | None = None
+    #: At most this many sent touches per enrollment on peak days; 0 sends none, -1 no cap.
+    peak_max_touches: int | None = None
+    peak_pause_discounts: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -214,9 +224,55 @@ def _apply_settings(store: Store, settings: StoreSettings) -> Store:
             document[key] = check(raw)
         except ValueError as error:
             errors.append(FieldError(path=name, message=str(error)))
+    zone = values.get("timezone", store.timezone)
+    _apply_peak_season(document, settings, str(zone), errors)
     if errors:
         raise InvalidInput("invalid store settings", errors=errors)
     return replace(store, settings=document, **values)  # type: ignore[arg-type]
+
+
+_PEAK_OPTIONS = ("peak_periods", "peak_delay_factor", "peak_max_touches", "peak_pause_discounts")
+
+
+def _apply_peak_season(
+    document: dict[str, object], settings: StoreSettings, zone: str, errors: list[FieldError]
+) -> None:
+    """
+    Merge the peak-season options into the settings document; the periods "" or "none" turn
+    peak-season mode off. An option other than the periods needs periods to apply to.
+    """
+    if all(getattr(settings, name) is None for name in _PEAK_OPTIONS):
+        return
+    current = document.get(PEAK_SEASON)
+    merged: dict[str, Any] = dict(current) if isinstance(current, dict) else {}
+    if settings.peak_periods is not None:
+        text = settings.peak_periods.strip()
+        if text.lower() in ("", "none"):
+            document.pop(PEAK_SEASON, None)
+            return
+        try:
+            periods = parse_peak_periods(text)
+        except ValueError as error:
+            errors.append(FieldError(path="peak_periods", message=str(error)))
+            return
+        merged["periods"] = [[p.first.isoformat(), p.last.isoformat()] for p in periods]
+    if not merged.get("periods"):
+        errors.append(
+            FieldError(path="peak_periods", message="set the peak days before their options")
+        )
+        return
+    if settings.peak_delay_factor is not None:
+        merged["delay_factor"] = settings.peak_delay_factor
+    if settings.peak_max_touches is not None:
+        merged["max_touches"] = None if settings.peak_max_touches < 0 else settings.peak_max_touches
+    if settings.peak_pause_discounts is not None:
+        merged["pause_discounts"] = settings.peak_pause_discounts
+    try:
+        season = peak_season_from_document(merged, zone)
+    except ValueError as error:
+        errors.append(FieldError(path="peak_delay_factor", message=str(error)))
+        return
+    document[PEAK_SEASON] = peak_season_document(season)
 
 
 def _name(value: str) -> str:

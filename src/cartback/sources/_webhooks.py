@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from cartback.domain.catalog import CatalogItem
 from cartback.domain.time import check_aware
 from cartback.sources.segment import Parsed
 
@@ -98,6 +99,15 @@ class WebhookSource(Protocol):
     def privacy(self, delivery: Delivery) -> PrivacyRequest | None:
         """
         The privacy or lifecycle request a delivery carries, if it is one.
+        """
+        ...
+
+    def catalog(self, delivery: Delivery) -> list[CatalogItem] | None:
+        """
+        The catalog items a product delivery carries (verified already), None for other topics.
+
+        Raises:
+            InvalidInput: a product topic whose body is not a product.
         """
         ...
 

@@ -32,6 +32,7 @@ from urllib.parse import urlencode
 
 import orjson
 
+from cartback.domain.catalog import CatalogItem
 from cartback.domain.errors import FieldError
 from cartback.domain.events import (
     CartEvent,
@@ -120,6 +121,13 @@ def is_ping(delivery: Delivery) -> bool:
 def privacy(delivery: Delivery) -> PrivacyRequest | None:
     """
     Magento pushes no privacy requests; erasure goes through `DELETE /v1/contacts/{id}`.
+    """
+    return None
+
+
+def catalog(delivery: Delivery) -> list[CatalogItem] | None:
+    """
+    Magento's product changes are not read yet (write them through `PUT /v1/catalog/items`).
     """
     return None
 

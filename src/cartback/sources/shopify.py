@@ -42,9 +42,11 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import orjson
 
+from cartback.domain.catalog import CatalogItem
 from cartback.domain.errors import FieldError, InvalidInput, Unauthenticated
 from cartback.domain.events import LineItem
 from cartback.domain.ingest import Inbound, MessageKind
+from cartback.sources._shopify_products import PRODUCT_TOPICS, product_items
 from cartback.sources._shopify_topics import (
     TRANSLATORS,
     Context,
@@ -144,6 +146,26 @@ def parse(delivery: Delivery) -> Parsed:
         payload=_scrubbed(document),
     )
     return Parsed(messages=[message])
+
+
+def catalog(delivery: Delivery) -> list[CatalogItem] | None:
+    """
+    The catalog items a `products/create` or `products/update` delivery carries (one per
+    variant); None for any other topic.
+
+    Raises:
+        InvalidInput: the body is not a product.
+    """
+    if topic(delivery) not in PRODUCT_TOPICS:
+        return None
+    try:
+        document = _document(delivery.body)
+        return product_items(document, fallback_at=_triggered_at(delivery) or delivery.received_at)
+    except Invalid as invalid:
+        raise InvalidInput("the product payload is not valid", errors=invalid.errors) from None
+    except ValueError as error:  # a catalog value refused what the payload says
+        errors = [FieldError(path="variants", message=str(error))]
+        raise InvalidInput("the product payload is not valid", errors=errors) from None
 
 
 def _message_id(delivery: Delivery, name: str) -> str:

@@ -36,7 +36,8 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
-from cartback.domain.errors import FieldError, Unauthenticated
+from cartback.domain.catalog import CatalogItem
+from cartback.domain.errors import FieldError, InvalidInput, Unauthenticated
 from cartback.domain.events import (
     CartEvent,
     CartSnapshot,
@@ -60,6 +61,7 @@ from cartback.sources._commerce import (
 )
 from cartback.sources._webhooks import Delivery, PrivacyRequest
 from cartback.sources._woocommerce_payloads import BillingIn, DeletedIn, ImageIn, LineIn, OrderIn
+from cartback.sources._woocommerce_products import PRODUCT_TOPICS, product_item
 from cartback.sources.segment import Parsed
 
 SOURCE = "woocommerce"
@@ -123,6 +125,25 @@ def privacy(delivery: Delivery) -> PrivacyRequest | None:
     WooCommerce sends no privacy webhooks; erasure goes through `DELETE /v1/contacts/{id}`.
     """
     return None
+
+
+def catalog(delivery: Delivery) -> list[CatalogItem] | None:
+    """
+    The catalog item a `product.created` or `product.updated` delivery carries; None for any
+    other topic.
+
+    Raises:
+        InvalidInput: the body is not a product.
+    """
+    if topic(delivery) not in PRODUCT_TOPICS:
+        return None
+    try:
+        return [product_item(_object(delivery.body), received_at=delivery.received_at)]
+    except Invalid as invalid:
+        raise InvalidInput("the product payload is not valid", errors=invalid.errors) from None
+    except ValueError as error:  # a catalog value refused what the payload says
+        errors = [FieldError(path="", message=str(error))]
+        raise InvalidInput("the product payload is not valid", errors=errors) from None
 
 
 def parse(delivery: Delivery) -> Parsed:

@@ -56,6 +56,16 @@ class SqlCartRepository:
     def get(self, store_id: str, key: str) -> CartRecord | None:
         return self.get_many(store_id, [key]).get(key)
 
+    def get_by_ids(self, cart_ids: Sequence[str]) -> dict[str, CartRecord]:
+        if not cart_ids:
+            return {}
+        query = (
+            select(carts)
+            .where(member_of(self._db, carts.c.id, cart_ids))
+            .order_by(carts.c.id)  # the same lock order as `get_many`
+        )
+        return {r.id: r for r in self._load(self._for_write(query))}
+
     def find_open(
         self, store_id: str, *, visitor_id: str | None = None, contact_id: str | None = None
     ) -> CartRecord | None:
@@ -236,6 +246,21 @@ class SqlCartRepository:
         if self._db.dialect.name != "postgresql" or read_only:
             return query
         return query.with_for_update(of=carts)
+
+    def abandoned_between(
+        self, store_id: str, *, since: datetime, until: datetime, limit: int
+    ) -> list[CartRecord]:
+        query = (
+            select(carts)
+            .where(
+                carts.c.store_id == store_id,
+                carts.c.abandoned_at >= since,
+                carts.c.abandoned_at < until,
+            )
+            .order_by(carts.c.abandoned_at, carts.c.id)
+            .limit(limit)
+        )
+        return self._load(query)
 
     def _load(self, query: Any) -> list[CartRecord]:
         rows = self._db.execute(query).mappings().all()

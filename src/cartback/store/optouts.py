@@ -12,6 +12,7 @@ from sqlalchemy import Connection, RowMapping, delete, insert, or_, select, upda
 
 from cartback.domain.consent import Channel, Purpose, erased_address
 from cartback.domain.ports import InboundMessage, SmsConfirmation, Suppression
+from cartback.store._bulk import member_of
 from cartback.store.repositories import dialect_insert
 from cartback.store.tables import inbound_messages, sms_confirmations, suppressions
 
@@ -65,6 +66,24 @@ class SqlSuppressionRepository:
             .limit(1)
         ).first()
         return found is not None
+
+    def suppressed_among(
+        self, store_id: str, channel: Channel, addresses: Sequence[str]
+    ) -> set[str]:
+        """
+        Those of `addresses` on the list (as they are, or in their erased form).
+        """
+        if not addresses:
+            return set()
+        forms = {form: a for a in addresses for form in (a, erased_address(a))}
+        listed = self._db.execute(
+            select(suppressions.c.address).where(
+                suppressions.c.store_id == store_id,
+                suppressions.c.channel == channel.value,
+                member_of(self._db, suppressions.c.address, sorted(forms)),
+            )
+        ).scalars()
+        return {forms[address] for address in listed}
 
     def get(self, store_id: str, channel: Channel, address: str) -> Suppression | None:
         row = (

@@ -29,6 +29,7 @@ from cartback.domain.ports import PersonalData
 from cartback.store.tables import (
     cart_lines,
     carts,
+    catalog_items,
     consent_ledger,
     contacts,
     inbound_messages,
@@ -240,6 +241,7 @@ class SqlPrivacyRepository:
             visitors,
             contacts,
             raw_events,
+            catalog_items,  # its stock watches went with the carts
         ):
             result = self._db.execute(delete(table).where(table.c.store_id == store_id))
             erased += result.rowcount or 0

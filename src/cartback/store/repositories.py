@@ -380,6 +380,24 @@ class SqlContactRepository:
         )
         return Contact(**dict(row)) if row else None
 
+    def get_many(self, contact_ids: Sequence[str]) -> dict[str, Contact]:
+        if not contact_ids:
+            return {}
+        query = select(contacts).where(member_of(self._db, contacts.c.id, contact_ids))
+        return {row["id"]: Contact(**dict(row)) for row in self._db.execute(query).mappings()}
+
+
+_ORDER_FIELDS = (
+    "store_id",
+    "order_key",
+    "cart_id",
+    "contact_id",
+    "status",
+    "total",
+    "currency",
+    "placed_at",
+)
+
 
 class SqlOrderRepository:
     """
@@ -429,6 +447,61 @@ class SqlOrderRepository:
         ).first()
         return found is not None
 
+    def count_for_contact(self, store_id: str, contact_id: str) -> int:
+        return int(
+            self._db.execute(
+                select(func.count())
+                .select_from(orders)
+                .where(
+                    orders.c.store_id == store_id,
+                    orders.c.contact_id == contact_id,
+                    orders.c.status != "cancelled",
+                )
+            ).scalar_one()
+        )
+
+    def ordered_among(self, store_id: str, contact_ids: Sequence[str]) -> set[str]:
+        if not contact_ids:
+            return set()
+        query = (
+            select(orders.c.contact_id)
+            .where(orders.c.store_id == store_id)
+            .where(member_of(self._db, orders.c.contact_id, contact_ids))
+            .distinct()
+        )
+        return set(self._db.execute(query).scalars())
+
+    def counts_among(self, store_id: str, contact_ids: Sequence[str]) -> dict[str, int]:
+        found = dict.fromkeys(contact_ids, 0)
+        if not contact_ids:
+            return found
+        query = (
+            select(orders.c.contact_id, func.count())
+            .where(orders.c.store_id == store_id, orders.c.status != "cancelled")
+            .where(member_of(self._db, orders.c.contact_id, contact_ids))
+            .group_by(orders.c.contact_id)
+        )
+        for contact_id, count in self._db.execute(query):
+            found[contact_id] = int(count)
+        return found
+
+    def placed_between(
+        self, store_id: str, *, since: datetime, until: datetime
+    ) -> list[OrderRecord]:
+        query = (
+            select(orders)
+            .where(
+                orders.c.store_id == store_id,
+                orders.c.placed_at >= since,
+                orders.c.placed_at < until,
+            )
+            .order_by(orders.c.placed_at, orders.c.id)
+        )
+        return [
+            OrderRecord(**{name: row[name] for name in _ORDER_FIELDS})
+            for row in self._db.execute(query).mappings()
+        ]
+
 
 class SqlConsentRepository:
     """
@@ -439,28 +512,36 @@ class SqlConsentRepository:
         self._db = connection
 
     def current(self, contact_id: str) -> dict[tuple[Channel, Purpose], ConsentFact]:
+        return self.current_many([contact_id])[contact_id]
+
+    def current_many(
+        self, contact_ids: Sequence[str]
+    ) -> dict[str, dict[tuple[Channel, Purpose], ConsentFact]]:
+        found: dict[str, dict[tuple[Channel, Purpose], ConsentFact]] = {c: {} for c in contact_ids}
+        if not contact_ids:
+            return found
         rows = self._db.execute(
             select(
+                consent_ledger.c.contact_id,
                 consent_ledger.c.channel,
                 consent_ledger.c.purpose,
                 consent_ledger.c.granted,
                 consent_ledger.c.occurred_at,
                 consent_ledger.c.confirmed_at,
             )
-            .where(consent_ledger.c.contact_id == contact_id)
+            .where(member_of(self._db, consent_ledger.c.contact_id, contact_ids))
             # At the same instant a withdrawal outranks a grant, as in `changes`.
             .order_by(
                 consent_ledger.c.occurred_at, consent_ledger.c.granted.desc(), consent_ledger.c.id
             )
         )
-        state: dict[tuple[Channel, Purpose], ConsentFact] = {}
         for row in rows:  # later entries override earlier ones
-            state[(Channel(row.channel), Purpose(row.purpose))] = ConsentFact(
+            found[row.contact_id][(Channel(row.channel), Purpose(row.purpose))] = ConsentFact(
                 granted=bool(row.granted),
                 occurred_at=row.occurred_at,
                 confirmed_at=row.confirmed_at,
             )
-        return state
+        return found
 
     def record(
         self, store_id: str, contact_id: str, ledger: LedgerUpdate, *, now: datetime

@@ -232,6 +232,8 @@ orders = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("store_id", "order_key"),
     Index(None, "cart_id"),
+    # The guards ask whether a contact has ordered, and since when.
+    Index(None, "contact_id"),
 )
 
 consent_ledger = Table(
@@ -386,6 +388,8 @@ enrollments = Table(
         sqlite_where=text("status = 'active'"),
     ),
     Index(None, "cart_id"),
+    # The frequency cap counts a contact's sends over all their enrollments.
+    Index(None, "contact_id"),
 )
 
 # One message a flow step means for an enrollment: scheduled, then sent, skipped, deferred,
@@ -425,12 +429,12 @@ touches = Table(
         postgresql_where=text("status IN ('scheduled', 'deferred')"),
         sqlite_where=text("status IN ('scheduled', 'deferred')"),
     ),
-    # Sends whose worker may have died: found by their lease.
+    # Sends whose worker may have died (in flight or already ambiguous): found by their lease.
     Index(
-        "ix_touches_lease_until_sending",
+        "ix_touches_lease_until_in_flight",
         "lease_until",
-        postgresql_where=text("status = 'sending'"),
-        sqlite_where=text("status = 'sending'"),
+        postgresql_where=text("status IN ('sending', 'ambiguous')"),
+        sqlite_where=text("status IN ('sending', 'ambiguous')"),
     ),
     Index(None, "enrollment_id", "step"),
     Index(None, "cart_id"),
@@ -456,4 +460,48 @@ outbox_messages = Table(
     Column("body", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Index(None, "store_id", "created_at"),
+)
+
+# The store's catalog (issue #5's catalog triggers; product feeds later): one row per product
+# variant (`v:<id>`) or variant-less product (`p:<id>`). `read_at` is when Cartback last heard
+# the platform's answer, `updated_at` when the platform changed the item.
+catalog_items = Table(
+    "catalog_items",
+    metadata,
+    Column("id", big_id(), primary_key=True, autoincrement=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("item_key", String(KEY + 2), nullable=False),
+    Column("product_id", String(KEY), nullable=False),
+    Column("variant_id", String(KEY)),
+    Column("sku", String(KEY)),
+    Column("title", String(500)),
+    Column("available", Boolean, nullable=False),
+    Column("quantity", Integer),
+    Column("preorder", Boolean, nullable=False),
+    Column("release_at", UTCDateTime),
+    Column("read_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("store_id", "item_key"),
+    Index(
+        None,
+        "store_id",
+        "sku",
+        postgresql_where=text("sku IS NOT NULL"),
+        sqlite_where=text("sku IS NOT NULL"),
+    ),
+)
+
+# An abandoned cart's line the catalog said was unavailable or a pre-order when the cart was
+# left: a catalog write that changes the item looks here for carts to enroll.
+stock_watches = Table(
+    "stock_watches",
+    metadata,
+    Column("id", big_id(), primary_key=True, autoincrement=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("cart_id", String(ID), ForeignKey("carts.id", ondelete="CASCADE"), nullable=False),
+    Column("item_key", String(KEY + 2), nullable=False),
+    Column("reason", String(12), nullable=False),
+    Column("since", UTCDateTime, nullable=False),
+    UniqueConstraint("cart_id", "item_key"),
+    Index(None, "store_id", "item_key"),
 )

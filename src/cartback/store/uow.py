@@ -10,6 +10,7 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 
 from cartback.store.carts import SqlCartRepository
+from cartback.store.catalog import SqlCatalogRepository
 from cartback.store.flows import SqlFlowRepository
 from cartback.store.optouts import (
     SqlInboundMessageRepository,
@@ -33,6 +34,7 @@ from cartback.store.touches import (
     SqlTouchRepository,
 )
 from cartback.store.unmapped import SqlUnmappedEventRepository
+from cartback.store.wakeup import forget_marks, notify_if_marked
 
 
 class SqlUnitOfWork:
@@ -58,6 +60,7 @@ class SqlUnitOfWork:
     enrollments: SqlEnrollmentRepository
     touches: SqlTouchRepository
     outbox: SqlOutboxRepository
+    catalog: SqlCatalogRepository
 
     def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self._engine = engine
@@ -88,6 +91,7 @@ class SqlUnitOfWork:
         self.enrollments = SqlEnrollmentRepository(connection)
         self.touches = SqlTouchRepository(connection)
         self.outbox = SqlOutboxRepository(connection)
+        self.catalog = SqlCatalogRepository(connection)
         return self
 
     def __exit__(
@@ -103,6 +107,7 @@ class SqlUnitOfWork:
             if connection.in_transaction():
                 connection.rollback()
         finally:
+            forget_marks(connection)
             connection.close()
 
     def commit(self) -> None:
@@ -111,6 +116,7 @@ class SqlUnitOfWork:
         """
         if self._connection is None:
             raise RuntimeError("commit() outside the unit of work")
+        notify_if_marked(self._connection)
         self._connection.commit()
 
     def rollback(self) -> None:
@@ -118,6 +124,7 @@ class SqlUnitOfWork:
         Discard the transaction's writes.
         """
         if self._connection is not None:
+            forget_marks(self._connection)
             self._connection.rollback()
 
 

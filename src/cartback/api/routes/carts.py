@@ -97,5 +97,5 @@ def read_carts(
         limit=limit,
         cursor=cursor,
     )
-    data = [cart_public(v) for v in views]
+    data = [cart_public(v, list(v.touches)) for v in views]
     return CartsPublic(data=data, count=len(data), next_cursor=next_cursor)

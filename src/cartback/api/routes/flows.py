@@ -5,10 +5,11 @@ apply/list` (`contract.md` §3, §7).
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -19,7 +20,9 @@ from cartback.api.routes.ingest import read_body
 from cartback.api.state import app_state
 from cartback.domain.errors import InvalidInput
 from cartback.domain.flows import MAX_TEXT, FlowsInvalid
+from cartback.domain.simulation_report import report_json
 from cartback.services.flows import FlowListing, FlowView, apply_flows, get_flow, list_flows
+from cartback.services.simulation import MAX_DAYS, MIN_DAYS, simulate_flows
 
 router = APIRouter(tags=["flows"], responses=PROBLEM_RESPONSES)
 
@@ -189,3 +192,109 @@ def _invalid(error: FlowsInvalid) -> JsonResponse:
         ],
     }
     return JsonResponse(body, status_code=400, media_type=PROBLEM_MEDIA_TYPE)
+
+
+class SimulationWindowPublic(BaseModel):
+    """
+    The simulated window: the carts abandoned from `start` until `end` (now).
+    """
+
+    start: datetime
+    end: datetime
+    days: int
+
+
+class StepCountPublic(BaseModel):
+    """
+    Touches of one step (numbered from 0), channel and variant (`null`: the step's template).
+    """
+
+    flow: str
+    step: int
+    channel: str
+    variant: str | None
+    count: int
+
+
+class OfferCountPublic(BaseModel):
+    """
+    Sent touches of a step with an offer: with it (`shown`) or without (`left_out`, its `when`
+    false for the cart). `value` is a decimal string.
+    """
+
+    flow: str
+    step: int
+    kind: str
+    value: str
+    shown: int
+    left_out: int
+
+
+class FlowEnrollmentsPublic(BaseModel):
+    """
+    Carts a flow enrolled, by holdout group.
+    """
+
+    flow: str
+    treated: int
+    control: int
+
+
+class SimulationPublic(BaseModel):
+    """
+    What the flow file would have sent for the store's carts that went idle in the window.
+    `not_enrolled`, `skipped`, `deferred` and `cancelled` count by reason code; `pending`
+    counts touches not due (or still deferred) when the window ends.
+    """
+
+    window: SimulationWindowPublic
+    carts: int
+    enrolled: list[FlowEnrollmentsPublic]
+    not_enrolled: dict[str, int]
+    sent: list[StepCountPublic]
+    sent_total: int
+    withheld: list[StepCountPublic]
+    skipped: dict[str, int]
+    deferred: dict[str, int]
+    cancelled: dict[str, int]
+    pending: int
+    offers: list[OfferCountPublic]
+    truncated: bool
+
+
+@router.post(
+    "/v1/flows/simulate",
+    response_model=SimulationPublic,
+    summary="Simulate a flow file over the store's recent carts",
+    openapi_extra=_PUT_BODY,
+    responses={
+        415: {
+            "description": "Unsupported media type",
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    },
+)
+async def simulate(
+    principal: ServerPrincipal,
+    request: Request,
+    days: Annotated[int, Query(ge=MIN_DAYS, le=MAX_DAYS)] = 7,
+) -> Any:
+    """
+    Replay the store's carts abandoned in the last `days` days (1 to 90) through a flow file,
+    on a simulated clock, without sending or writing anything, and answer what would have gone
+    out. The body is the file as for `PUT /v1/flows`; an invalid file answers the same 400.
+    """
+    state = app_state(request)
+    text = _text(request.headers.get("content-type", ""), await read_body(request, limit=MAX_TEXT))
+    try:
+        report = await run_in_threadpool(
+            simulate_flows,
+            uow=state.container.uow_factory(read_only=True),
+            clock=state.container.clock,
+            store_id=principal.store.id,
+            text=text,
+            days=days,
+        )
+    except FlowsInvalid as error:
+        return _invalid(error)
+    return SimulationPublic.model_validate(report_json(report))

@@ -21,7 +21,9 @@ from cartback.api.ingest_work import IngestRequest
 from cartback.api.responses import JsonResponse, success_response
 from cartback.api.routes.ingest import SUCCESS, read_body
 from cartback.api.state import AppState, app_state
+from cartback.domain.catalog import CatalogItem
 from cartback.domain.errors import InvalidInput, NotFound, ServiceUnavailable
+from cartback.services.catalog import write_items
 from cartback.services.privacy import (
     erase_customer,
     erase_store_data,
@@ -82,6 +84,11 @@ async def receive_webhook(platform: str, store_id: str, request: Request) -> Jso
     privacy = source.privacy(delivery)
     if privacy is not None:
         await run_in_threadpool(_carry_out, state, store.id, platform, privacy)
+        return JsonResponse(SUCCESS)
+    items = source.catalog(delivery)
+    if items is not None:
+        # A product's availability, read just now: the catalog, not the event log.
+        await run_in_threadpool(_write_catalog, state, store.id, items)
         return JsonResponse(SUCCESS)
     topic = source.topic(delivery) or ""
     if topic not in source.HANDLED_TOPICS:
@@ -147,6 +154,11 @@ def _carry_out(state: AppState, store_id: str, platform: str, request: PrivacyRe
             platform=platform,
             event="uninstalled",
         )
+
+
+def _write_catalog(state: AppState, store_id: str, items: list[CatalogItem]) -> None:
+    container = state.container
+    write_items(uow=container.uow_factory(), clock=container.clock, store_id=store_id, items=items)
 
 
 def _log_ignored_once(platform: str, topic: str) -> None:
