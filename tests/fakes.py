@@ -1360,6 +1360,26 @@ class InMemoryTouchRepository:
         ]
         return sorted(found, key=lambda c: (c.touch.created_at, c.touch.step))
 
+    def unengaged_emails(self, store_id: str, contact_id: str) -> int:
+        seen = [
+            r.cart.last_activity_at
+            for r in self._db.carts.values()
+            if r.store_id == store_id
+            and r.contact_id == contact_id
+            and r.cart.last_activity_at is not None
+        ]
+        last = max(seen, default=None)
+        count = 0
+        for touch in self._db.touches.values():
+            enrollment = self._db.enrollments.get(touch.enrollment_id)
+            if enrollment is None or enrollment.contact_id != contact_id:
+                continue
+            if touch.channel is not Channel.EMAIL or touch.status not in TOUCH_WENT:
+                continue
+            if touch.sent_at is not None and (last is None or touch.sent_at > last):
+                count += 1
+        return count
+
     def for_carts(self, store_id: str, cart_ids: Sequence[str]) -> dict[str, list[CartTouch]]:
         return {cart_id: self.for_cart(store_id, cart_id) for cart_id in cart_ids}
 

@@ -226,6 +226,7 @@ def test_every_error_is_reported_with_its_line() -> None:
             2,
             "whole number from 1 to 100",
         ),
+        ("defaults:\n  hand_to_ads_after: 0\nflows: []\n", 2, "whole number from 1 to 20"),
         (
             HEAD + "    steps:\n      - {wait: 1h, channel: email, template: a,\n"
             "         offer: {kind: percent, expires_in: 1d, exclude: [cheap]}}\n",

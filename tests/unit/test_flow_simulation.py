@@ -338,6 +338,21 @@ def test_the_frequency_cap_defers_the_second_touch(
     assert [("quick", 0, "email", 1), ("quick", 1, "email", 1)] == _sent(report)
 
 
+def test_the_hand_off_to_ads_skips_emails_after_the_unanswered_ones(
+    simulate: Callable[..., SimulationReport], left_cart: Callable[..., CartRecord]
+) -> None:
+    """
+    `hand_to_ads_after: 2`: as in the worker, the third email is skipped `handed_to_ads`.
+    """
+    # given
+    left_cart()
+    # when
+    report = simulate(THREE_EMAILS.replace("defaults:\n", "defaults:\n  hand_to_ads_after: 2\n"))
+    # then
+    assert {"handed_to_ads": 1} == report.skipped
+    assert [("cart-recovery", 0, "email", 1), ("cart-recovery", 1, "email", 1)] == _sent(report)
+
+
 def test_a_deferral_past_the_window_leaves_the_touch_pending(
     simulate: Callable[..., SimulationReport], left_cart: Callable[..., CartRecord]
 ) -> None:

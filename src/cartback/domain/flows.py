@@ -179,6 +179,9 @@ class FlowDefaults:
         default_factory=lambda: {"sms": QuietHours(start=time(9), end=time(20))}
     )
     frequency_cap: FrequencyCap = field(default_factory=FrequencyCap)
+    #: After this many emails in a row that the shopper did not come back after, their next
+    #: emails are skipped `handed_to_ads` (the ad audiences take over); None: never.
+    hand_to_ads_after: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -682,13 +685,19 @@ def _variant(reader: _Reader, node: yaml.Node, path: str) -> Variant:
 
 
 def _defaults(reader: _Reader, node: yaml.Node, path: str) -> FlowDefaults:
-    found = reader.mapping(node, path, allowed=("quiet_hours", "frequency_cap"))
+    found = reader.mapping(
+        node, path, allowed=("quiet_hours", "frequency_cap", "hand_to_ads_after")
+    )
     base = FlowDefaults()
     quiet = reader.optional(found, "quiet_hours", "defaults", lambda n, p: _quiet(reader, n, p))
     cap = reader.optional(found, "frequency_cap", "defaults", lambda n, p: _cap(reader, n, p))
+    hand_off = reader.optional(
+        found, "hand_to_ads_after", "defaults", lambda n, p: reader.integer(n, p, 1, 20)
+    )
     return FlowDefaults(
         quiet_hours={**base.quiet_hours, **(quiet or {})},
         frequency_cap=cap or base.frequency_cap,
+        hand_to_ads_after=hand_off,
     )
 
 
@@ -781,6 +790,7 @@ def defaults_json(defaults: FlowDefaults) -> dict[str, Any]:
     return {
         "quiet_hours": {channel: str(window) for channel, window in defaults.quiet_hours.items()},
         "frequency_cap": {"messages": cap.messages, "per": format_duration(cap.per)},
+        "hand_to_ads_after": defaults.hand_to_ads_after,
     }
 
 

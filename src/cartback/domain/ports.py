@@ -764,6 +764,13 @@ class TouchRepository(Protocol):
         """
         ...
 
+    def unengaged_emails(self, store_id: str, contact_id: str) -> int:
+        """
+        Emails sent to the contact (any flow) since their last activity on any of their carts:
+        the ones the shopper did not come back after.
+        """
+        ...
+
     def for_cart(self, store_id: str, cart_id: str) -> list[CartTouch]: ...
     def for_carts(self, store_id: str, cart_ids: Sequence[str]) -> dict[str, list[CartTouch]]:
         """

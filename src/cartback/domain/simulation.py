@@ -226,6 +226,8 @@ class _Timeline:
     running: dict[int, _Running] = field(default_factory=dict)
     active: int | None = None
     sends: list[datetime] = field(default_factory=list)
+    #: Email sends only, for the hand-off to ads.
+    email_sends: list[datetime] = field(default_factory=list)
     enrollments: list[EnrollmentResult] = field(default_factory=list)
     results: list[TouchResult] = field(default_factory=list)
     pushed: int = 0
@@ -301,6 +303,8 @@ class _Timeline:
         decision = decide(self._context(run, touch, at), at)
         if isinstance(decision, Send):
             self.sends.append(at)
+            if touch.channel is Channel.EMAIL:
+                self.email_sends.append(at)
             run.sent += 1
             self._finish(run, touch, Outcome.SENT, None, at, offer_shown=decision.include_offer)
         elif isinstance(decision, Defer):
@@ -324,9 +328,21 @@ class _Timeline:
             cart_emptied=planned.emptied_at is not None and planned.emptied_at <= at,
             recent_sends=recent,
             sent_in_enrollment=run.sent,
+            unengaged_emails=self._unengaged(touch, at),
             # A step's offer is optional: where its `when` is false the message goes without it.
             offer=OfferState(eligible=offer.eligible, required=False) if offer else None,
         )
+
+    def _unengaged(self, touch: PlannedTouch, at: datetime) -> int:
+        """
+        Emails sent since the shopper's latest cart was left (each enrollment starts after its
+        cart's last activity): what the worker counts from the carts' activity.
+        """
+        if self.policy.hand_to_ads_after is None or touch.channel is not Channel.EMAIL:
+            return 0
+        started = [e.enrolled_at for e in self.plan.enrollments if e.enrolled_at <= at]
+        latest = max(started, default=None)
+        return sum(1 for sent in self.email_sends if latest is None or sent > latest)
 
     def _defer(self, run: _Running, touch: PlannedTouch, later: datetime, reason: str) -> None:
         reasons = run.deferrals.setdefault(touch.step, [])

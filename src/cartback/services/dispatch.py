@@ -571,10 +571,23 @@ def _context(
         is_bot=record.cart.is_bot or contact.is_bot,
         recent_sends=recent,
         sent_in_enrollment=_sent_in_enrollment(uow, enrollment, policy),
+        unengaged_emails=_unengaged(uow, store, contact, touch, policy),
         items=cart_stock(uow, record),
         # A back-in-stock message says an item is available: only after a fresh read.
         claims_availability=flow is not None and flow.trigger.kind is TriggerKind.BACK_IN_STOCK,
     )
+
+
+def _unengaged(
+    uow: UnitOfWork, store: Store, contact: Contact, touch: TouchRecord, policy: GuardPolicy
+) -> int:
+    """
+    Emails the shopper did not come back after, read only for an email when the file hands
+    unengaged contacts to the ad audiences.
+    """
+    if policy.hand_to_ads_after is None or touch.channel is not Channel.EMAIL:
+        return 0
+    return uow.touches.unengaged_emails(store.id, contact.id)
 
 
 def _sent_in_enrollment(uow: UnitOfWork, enrollment: EnrollmentRecord, policy: GuardPolicy) -> int:
@@ -611,6 +624,7 @@ def guard_policy(flows: StoreFlows) -> GuardPolicy:
     return GuardPolicy(
         quiet_hours=windows,
         frequency_cap=FrequencyCap(messages=cap.messages, per=cap.per),
+        hand_to_ads_after=defaults.hand_to_ads_after,
     )
 
 

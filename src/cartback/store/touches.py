@@ -447,6 +447,26 @@ class SqlTouchRepository:
             for row in self._db.execute(query).mappings()
         ]
 
+    def unengaged_emails(self, store_id: str, contact_id: str) -> int:
+        last_seen = (
+            select(func.max(carts.c.last_activity_at))
+            .where(carts.c.store_id == store_id, carts.c.contact_id == contact_id)
+            .scalar_subquery()
+        )
+        query = (
+            select(func.count())
+            .select_from(touches)
+            .join(enrollments, enrollments.c.id == touches.c.enrollment_id)
+            .where(
+                enrollments.c.contact_id == contact_id,
+                touches.c.channel == Channel.EMAIL.value,
+                touches.c.status.in_(_WENT),
+                touches.c.sent_at.is_not(None),
+                or_(last_seen.is_(None), touches.c.sent_at > last_seen),
+            )
+        )
+        return int(self._db.execute(query).scalar_one())
+
     def for_carts(self, store_id: str, cart_ids: Sequence[str]) -> dict[str, list[CartTouch]]:
         found: dict[str, list[CartTouch]] = {cart_id: [] for cart_id in cart_ids}
         if not cart_ids:
