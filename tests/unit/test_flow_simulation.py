@@ -34,7 +34,7 @@ from cartback.domain.simulation import (
     stage_before_order,
 )
 from cartback.domain.simulation_report import SimulationReport, StepCount, report_json
-from cartback.domain.stores import Platform, Store
+from cartback.domain.stores import Store
 from cartback.domain.touches import Group
 from cartback.engine.clock import SimulatedClock
 from cartback.kit.ids import new_id
@@ -85,27 +85,6 @@ flows:
         template: resolution
         offer: {kind: percent, value: 10, expires_in: 48h, when: "cart.total >= 80"}
 """
-
-
-@pytest.fixture
-def shop(database: FakeDatabase, clock: SimulatedClock) -> Store:
-    """
-    A US store (recovery email allowed under the opt-out model).
-    """
-    store = Store(
-        id=new_id("st"),
-        name="Fake Shop",
-        platform=Platform.CUSTOM,
-        domains=("shop.example.com",),
-        currency="USD",
-        timezone="America/New_York",
-        country="US",
-        abandon_after=timedelta(minutes=30),
-        created_at=clock.now() - timedelta(days=30),
-        updated_at=clock.now() - timedelta(days=30),
-    )
-    database.stores[store.id] = store
-    return store
 
 
 @pytest.fixture
@@ -351,6 +330,30 @@ def test_the_hand_off_to_ads_skips_emails_after_the_unanswered_ones(
     # then
     assert {"handed_to_ads": 1} == report.skipped
     assert [("cart-recovery", 0, "email", 1), ("cart-recovery", 1, "email", 1)] == _sent(report)
+
+
+@pytest.mark.parametrize(
+    ("exit_on", "cancelled", "skipped"),
+    [("", {"cart_empty": 3}, {}), ("    exit_on: [ordered]\n", {}, {"cart_empty": 3})],
+)
+def test_an_emptied_cart_follows_the_flows_exit_on(
+    simulate: Callable[..., SimulationReport],
+    left_cart: Callable[..., CartRecord],
+    exit_on: str,
+    cancelled: dict[str, int],
+    skipped: dict[str, int],
+) -> None:
+    """
+    As in the worker: an emptied cart ends the sequence when the flow exits on
+    `cart_emptied` (the default), and only skips each touch when it does not.
+    """
+    # given
+    left_cart(lines=())
+    text = THREE_EMAILS.replace("    steps:\n", exit_on + "    steps:\n", 1)
+    # when
+    report = simulate(text)
+    # then
+    assert (cancelled, skipped) == (report.cancelled, report.skipped)
 
 
 def test_a_deferral_past_the_window_leaves_the_touch_pending(

@@ -24,7 +24,6 @@ from cartback.domain.guards import (
     Skip,
     TouchContext,
     decide,
-    with_exit_on,
 )
 from cartback.domain.quiet_hours import DailyWindow
 from cartback.domain.reasons import Reason
@@ -117,10 +116,11 @@ def test_ordered_wins_over_every_other_guard() -> None:
 def test_a_refused_permission_skips_by_its_basis(basis: Basis, reason: Reason) -> None:
     """
     No consent (or no address) skips with `no_consent`; withdrawn or suppressed with
-    `unsubscribed`. An SMS needs an SMS permission: the caller asks `may_contact` for SMS.
+    `unsubscribed` (in a flow that does not exit on `unsubscribed`; one that does ends the
+    enrollment, below). An SMS needs an SMS permission: the caller asks `may_contact` for SMS.
     """
     denied = Permission(allowed=False, basis=basis)
-    assert Skip(reason=reason) == decide(touch(permission=denied), NOW)
+    assert Skip(reason=reason) == decide(touch(permission=denied, exit_on=frozenset()), NOW)
 
 
 @pytest.mark.parametrize(
@@ -414,30 +414,36 @@ def test_naive_now_is_refused() -> None:
 
 
 ALL_EXITS = frozenset({"ordered", "unsubscribed", "cart_emptied", "newer_cart"})
+WITHDRAWN = Permission(allowed=False, basis=Basis.WITHDRAWN)
 
 
 @pytest.mark.parametrize(
-    ("decision", "exit_on", "expected"),
+    ("overrides", "exit_on", "expected"),
     [
-        (Cancel(reason=Reason.CART_EMPTY), ALL_EXITS, Cancel(reason=Reason.CART_EMPTY)),
-        (Cancel(reason=Reason.CART_EMPTY), frozenset({"ordered"}), Skip(reason=Reason.CART_EMPTY)),
-        (Skip(reason=Reason.UNSUBSCRIBED), ALL_EXITS, Cancel(reason=Reason.UNSUBSCRIBED)),
+        ({"cart_emptied": True}, ALL_EXITS, Cancel(reason=Reason.CART_EMPTY)),
+        ({"cart_emptied": True}, frozenset({"ordered"}), Skip(reason=Reason.CART_EMPTY)),
+        ({"permission": WITHDRAWN}, ALL_EXITS, Cancel(reason=Reason.UNSUBSCRIBED)),
+        ({"permission": WITHDRAWN}, frozenset({"ordered"}), Skip(reason=Reason.UNSUBSCRIBED)),
         (
-            Skip(reason=Reason.UNSUBSCRIBED),
-            frozenset({"ordered"}),
-            Skip(reason=Reason.UNSUBSCRIBED),
+            {"ordered_by": frozenset({OrderMatch.CART})},
+            frozenset(),
+            Cancel(reason=Reason.ORDERED),
         ),
-        (Cancel(reason=Reason.ORDERED), frozenset(), Cancel(reason=Reason.ORDERED)),
-        (Cancel(reason=Reason.BOT), frozenset({"ordered"}), Cancel(reason=Reason.BOT)),
-        (Skip(reason=Reason.NO_CONSENT), ALL_EXITS, Skip(reason=Reason.NO_CONSENT)),
+        ({"is_bot": True, "cart_emptied": True}, frozenset(), Cancel(reason=Reason.BOT)),
+        (
+            {"permission": Permission(allowed=False, basis=Basis.NO_CONSENT)},
+            ALL_EXITS,
+            Skip(reason=Reason.NO_CONSENT),
+        ),
     ],
 )
 def test_exit_on_decides_what_ends_the_enrollment(
-    decision: Cancel | Skip, exit_on: frozenset[str], expected: Cancel | Skip
+    overrides: dict[str, object], exit_on: frozenset[str], expected: Cancel | Skip
 ) -> None:
     """
-    An emptied cart ends it only when listed; an unsubscribe ends it when listed; an order or
-    a bot always does; a missing consent only skips.
+    An emptied cart ends it only when listed (else only this touch is skipped); an
+    unsubscribe ends it when listed; an order or a bot always does; a missing consent only
+    skips.
     """
     # when / then
-    assert expected == with_exit_on(decision, exit_on)
+    assert expected == decide(touch(exit_on=exit_on, **overrides), NOW)

@@ -16,7 +16,7 @@ from cartback.domain.cart import Cart, CartStatus
 from cartback.domain.consent import Channel
 from cartback.domain.events import LineItem, Stage
 from cartback.domain.ports import CartRecord, Contact, OrderRecord, OutboundMessage
-from cartback.domain.stores import Platform, Store
+from cartback.domain.stores import Store
 from cartback.domain.touches import (
     EnrollmentStatus,
     GiveUp,
@@ -32,27 +32,6 @@ from cartback.services import enrollment
 from cartback.services.abandonment import process_due_carts
 from cartback.services.dispatch import DispatchConfig, DispatchReport, dispatch_due_touches
 from fakes import FakeChannel, FakeDatabase, FakeUnitOfWorkFactory, OrderRow
-
-
-@pytest.fixture
-def shop(database: FakeDatabase, clock: SimulatedClock) -> Store:
-    """
-    A US store (recovery email allowed under the opt-out model) on the shipped flows.
-    """
-    store = Store(
-        id=new_id("st"),
-        name="Fake Shop",
-        platform=Platform.CUSTOM,
-        domains=("shop.example.com",),
-        currency="USD",
-        timezone="America/New_York",
-        country="US",
-        abandon_after=timedelta(minutes=30),
-        created_at=clock.now(),
-        updated_at=clock.now(),
-    )
-    database.stores[store.id] = store
-    return store
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from cartback.domain.consent import Channel
 from cartback.domain.durations import format_duration, parse_duration
 from cartback.domain.errors import FieldError, InvalidInput
 from cartback.domain.expressions import Expression, ExpressionError, compile_expression
+from cartback.domain.guards import DEFAULT_EXIT_ON
 
 MAX_FLOWS = 50
 MAX_STEPS = 10
@@ -42,7 +43,6 @@ MAX_TEXT = 256 * 1024
 MAX_NODES = 20_000
 STAGES = ("browsing", "cart", "checkout", "payment_failed")
 EXIT_REASONS = ("ordered", "unsubscribed", "cart_emptied", "newer_cart", "clicked", "replied")
-DEFAULT_EXIT_ON = frozenset({"ordered", "unsubscribed", "cart_emptied", "newer_cart"})
 SMS_CONSENT = "contact.sms_consent"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _TEMPLATE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./-]{0,99}")

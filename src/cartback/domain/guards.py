@@ -39,6 +39,8 @@ from cartback.domain.time import check_aware
 
 #: Contract §7 `defaults.quiet_hours`: SMS only 09:00-20:00 in the recipient's local time.
 DEFAULT_QUIET_HOURS: Mapping[Channel, DailyWindow] = {Channel.SMS: DailyWindow.parse("09:00-20:00")}
+#: Contract §7 `exit_on`: what ends an enrollment when a flow file does not say.
+DEFAULT_EXIT_ON = frozenset({"ordered", "unsubscribed", "cart_emptied", "newer_cart"})
 
 
 class OrderMatch(StrEnum):
@@ -162,6 +164,10 @@ class TouchContext:
     #: The message says an item is available (back in stock): it needs a fresh read.
     claims_availability: bool = False
     offer: OfferState | None = None
+    #: The flow's `exit_on`: an emptied cart ends the enrollment only when it lists
+    #: `cart_emptied` (else this touch is skipped), an unsubscribe ends it when it lists
+    #: `unsubscribed` (else each touch is skipped). An order, a bot, a newer cart always end it.
+    exit_on: frozenset[str] = DEFAULT_EXIT_ON
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -240,7 +246,7 @@ def decide(touch: TouchContext, now: datetime) -> Decision:
         return Cancel(reason=ended)
     skipped = _never_this_touch(touch, now)
     if skipped is not None:
-        return Skip(reason=skipped)
+        return _skip_or_end(touch, skipped)
     stock = stock_plan(touch.items, now, touch.policy.stock)
     if touch.items and not stock.shown:
         return Skip(reason=Reason.OUT_OF_STOCK)
@@ -257,24 +263,19 @@ def decide(touch: TouchContext, now: datetime) -> Decision:
     )
 
 
-def with_exit_on(decision: Decision, exit_on: frozenset[str]) -> Decision:
+def _skip_or_end(touch: TouchContext, reason: Reason) -> Skip | Cancel:
     """
-    The decision under the flow's `exit_on`: an emptied cart ends the enrollment only when the
-    flow lists `cart_emptied` (otherwise just this touch is skipped), and an unsubscribe ends
-    it when the flow lists `unsubscribed` (otherwise each touch is skipped). An order, a bot
-    and a newer cart always end it.
+    Not this touch; an unsubscribe ends the whole enrollment when the flow exits on it.
     """
-    if isinstance(decision, Cancel) and decision.reason is Reason.CART_EMPTY:
-        return decision if "cart_emptied" in exit_on else Skip(reason=Reason.CART_EMPTY)
-    if isinstance(decision, Skip) and decision.reason is Reason.UNSUBSCRIBED:
-        return Cancel(reason=Reason.UNSUBSCRIBED) if "unsubscribed" in exit_on else decision
-    return decision
+    if reason is Reason.UNSUBSCRIBED and "unsubscribed" in touch.exit_on:
+        return Cancel(reason=reason)
+    return Skip(reason=reason)
 
 
 def _ended(touch: TouchContext) -> Reason | None:
     if touch.ordered_by:
         return Reason.ORDERED
-    if touch.cart_emptied:
+    if touch.cart_emptied and "cart_emptied" in touch.exit_on:
         return Reason.CART_EMPTY
     if touch.replaced:
         return Reason.NEWER_CART
@@ -284,6 +285,8 @@ def _ended(touch: TouchContext) -> Reason | None:
 
 
 def _never_this_touch(touch: TouchContext, now: datetime) -> Reason | None:
+    if touch.cart_emptied:
+        return Reason.CART_EMPTY  # the flow goes on after an emptied cart: not this touch
     if not touch.permission.allowed:
         if touch.permission.basis in _UNSUBSCRIBED_BASES:
             return Reason.UNSUBSCRIBED

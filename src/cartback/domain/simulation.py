@@ -26,6 +26,7 @@ from cartback.domain.cart import Cart
 from cartback.domain.consent import Channel, Permission
 from cartback.domain.events import Stage
 from cartback.domain.guards import (
+    DEFAULT_EXIT_ON,
     Cancel,
     Defer,
     GuardPolicy,
@@ -112,6 +113,8 @@ class PlannedEnrollment:
     orders: tuple[tuple[OrderMatch, datetime], ...] = ()
     emptied_at: datetime | None = None
     shopping: ShoppingSpan | None = None
+    #: The flow's `exit_on`, read by the guards as in the worker.
+    exit_on: frozenset[str] = DEFAULT_EXIT_ON
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -328,6 +331,7 @@ class _Timeline:
             cart_emptied=planned.emptied_at is not None and planned.emptied_at <= at,
             recent_sends=recent,
             sent_in_enrollment=run.sent,
+            exit_on=planned.exit_on,
             unengaged_emails=self._unengaged(touch, at),
             # A step's offer is optional: where its `when` is false the message goes without it.
             offer=OfferState(eligible=offer.eligible, required=False) if offer else None,

@@ -135,6 +135,11 @@ class _Touches(_Passthrough):
             return [at for at in known.sent[contact_id] if at >= since]
         return cast(list[datetime], self._inner.sent_times(contact_id, since=since))
 
+    def unengaged_emails(self, store_id: str, contact_id: str) -> int:
+        # Read for each email only when a file hands contacts to ads; a read, so it leaves
+        # the read-ahead answers standing (an unknown call would mark them all stale).
+        return cast(int, self._inner.unengaged_emails(store_id, contact_id))
+
     def order_matches(
         self, store_id: str, *, cart_id: str, contact_id: str, since: datetime
     ) -> set[str]:

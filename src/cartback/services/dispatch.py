@@ -30,8 +30,9 @@ from cartback.domain.cart import CartStatus
 from cartback.domain.consent import Channel, Purpose
 from cartback.domain.events import Stage
 from cartback.domain.expressions import activation
-from cartback.domain.flows import DEFAULT_EXIT_ON, TriggerKind
+from cartback.domain.flows import TriggerKind
 from cartback.domain.guards import (
+    DEFAULT_EXIT_ON,
     Cancel,
     Decision,
     Defer,
@@ -43,7 +44,6 @@ from cartback.domain.guards import (
     Skip,
     TouchContext,
     decide,
-    with_exit_on,
 )
 from cartback.domain.ports import (
     BatchMessageChannel,
@@ -400,9 +400,7 @@ def _decide_one(
         status = TouchStatus.DEFERRED
     else:
         context = _context(uow, store, contact, record, touch, enrollment, flows, now)
-        flow = flows.flow(enrollment.flow)
-        exit_on = flow.exit_on if flow is not None else DEFAULT_EXIT_ON
-        decision = _patience(with_exit_on(decide(context, now), exit_on), store, enrollment)
+        decision = _patience(decide(context, now), store, enrollment)
         if not isinstance(decision, Send):
             status = _apply(uow, touch, enrollment, decision, now)
         elif touch.channel not in channels:
@@ -575,6 +573,7 @@ def _context(
         items=cart_stock(uow, record),
         # A back-in-stock message says an item is available: only after a fresh read.
         claims_availability=flow is not None and flow.trigger.kind is TriggerKind.BACK_IN_STOCK,
+        exit_on=flow.exit_on if flow is not None else DEFAULT_EXIT_ON,
     )
 
 

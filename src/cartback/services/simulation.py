@@ -219,6 +219,7 @@ class _Planner:
             orders=_orders(record, person, self.by_cart.get(record.id, [])),
             emptied_at=_emptied_at(record),
             shopping=_shopping(record),
+            exit_on=flow.exit_on,
         )
 
     def _person(self, contact_id: str | None) -> _Person | None:
