@@ -28,6 +28,7 @@ from cartback.domain.consent import (
     Purpose,
     erased_address,
 )
+from cartback.domain.delivery import DeliveryEvent
 from cartback.domain.errors import InvalidInput
 from cartback.domain.identity import ContactRef
 from cartback.domain.ingest import EventOutcome, Inbound
@@ -38,10 +39,12 @@ from cartback.domain.ports import (
     Contact,
     EnrollmentRecord,
     InboundMessage,
+    MessageTemplate,
     OrderRecord,
     OutboundMessage,
     OutboxMessage,
     PersonalData,
+    ShortLink,
     SmsConfirmation,
     StockWatch,
     StoredFlow,
@@ -180,6 +183,9 @@ class FakeDatabase:
     outbox: dict[str, OutboxMessage] = field(default_factory=dict)
     catalog: dict[tuple[str, str], CatalogItem] = field(default_factory=dict)
     watches: dict[tuple[str, str], StockWatch] = field(default_factory=dict)
+    short_links: dict[str, ShortLink] = field(default_factory=dict)
+    deliveries: list[DeliveryEvent] = field(default_factory=list)
+    templates: dict[tuple[str, str, str, str], MessageTemplate] = field(default_factory=dict)
     commits: int = 0
 
     def snapshot(self) -> FakeDatabase:
@@ -213,6 +219,9 @@ class FakeDatabase:
             "outbox",
             "catalog",
             "watches",
+            "short_links",
+            "deliveries",
+            "templates",
         ):
             setattr(self, name, getattr(other, name))
         self.commits += 1
@@ -1235,6 +1244,25 @@ class InMemoryTouchRepository:
     def get(self, touch_id: str) -> TouchRecord | None:
         return self._db.touches.get(touch_id)
 
+    def has_sent(self, contact_id: str, channel: Channel) -> bool:
+        return any(
+            t.channel is channel
+            and t.status in TOUCH_WENT
+            and self._db.enrollments[t.enrollment_id].contact_id == contact_id
+            for t in self._db.touches.values()
+            if t.enrollment_id in self._db.enrollments
+        )
+
+    def by_provider_id(self, store_id: str, provider_id: str) -> TouchRecord | None:
+        return next(
+            (
+                t
+                for t in self._db.touches.values()
+                if t.store_id == store_id and t.provider_id == provider_id
+            ),
+            None,
+        )
+
     def get_many(self, touch_ids: Sequence[str]) -> dict[str, TouchRecord]:
         return {t: self._db.touches[t] for t in touch_ids if t in self._db.touches}
 
@@ -1507,6 +1535,76 @@ class InMemoryOutboxRepository:
         return replace(message, status=touch.status.value, sent_at=touch.sent_at)
 
 
+class InMemoryDeliveryEventRepository:
+    """
+    Providers' reports, once per store, provider and event key.
+    """
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._db = database
+
+    def add(self, event: DeliveryEvent) -> bool:
+        key = (event.store_id, event.provider, event.event_key)
+        if any((e.store_id, e.provider, e.event_key) == key for e in self._db.deliveries):
+            return False
+        self._db.deliveries.append(event)
+        return True
+
+    def for_touch(self, touch_id: str) -> list[DeliveryEvent]:
+        return [e for e in self._db.deliveries if e.touch_id == touch_id]
+
+
+class InMemoryShortLinkRepository:
+    """
+    Short links by code; one per touch.
+    """
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._db = database
+
+    def add(self, link: ShortLink) -> ShortLink | None:
+        existing = self.for_touch(link.touch_id)
+        if existing is None and link.code not in self._db.short_links:
+            self._db.short_links[link.code] = link
+            return link
+        return existing
+
+    def for_touch(self, touch_id: str) -> ShortLink | None:
+        return next((k for k in self._db.short_links.values() if k.touch_id == touch_id), None)
+
+    def get(self, code: str) -> ShortLink | None:
+        return self._db.short_links.get(code)
+
+
+class InMemoryMessageTemplateRepository:
+    """
+    Stores' own templates, keyed by store, name, channel and locale.
+    """
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._db = database
+
+    def list_for_store(self, store_id: str) -> list[MessageTemplate]:
+        return [t for k, t in sorted(self._db.templates.items()) if k[0] == store_id]
+
+    def for_name(self, store_id: str, name: str, channel: Channel) -> list[MessageTemplate]:
+        return [t for t in self.list_for_store(store_id) if t.name == name and t.channel is channel]
+
+    def save(self, template: MessageTemplate) -> None:
+        key = (template.store_id, template.name, template.channel.value, template.locale)
+        self._db.templates[key] = template
+
+    def delete(self, store_id: str, name: str, channel: Channel, locale: str | None) -> int:
+        gone = [
+            k
+            for k in self._db.templates
+            if k[:3] == (store_id, name, channel.value) and locale in (None, k[3])
+        ]
+        for key in gone:
+            del self._db.templates[key]
+        return len(gone)
+
+
 class FakeChannel:
     """
     A channel that records every call, answers like an idempotent provider, and can be told
@@ -1554,6 +1652,9 @@ class FakeUnitOfWork:
     touches: InMemoryTouchRepository
     outbox: InMemoryOutboxRepository
     catalog: InMemoryCatalogRepository
+    short_links: InMemoryShortLinkRepository
+    deliveries: InMemoryDeliveryEventRepository
+    templates: InMemoryMessageTemplateRepository
 
     def __init__(self, database: FakeDatabase, *, read_only: bool = False) -> None:
         self.database = database
@@ -1583,6 +1684,9 @@ class FakeUnitOfWork:
         self.touches = InMemoryTouchRepository(self._working)
         self.outbox = InMemoryOutboxRepository(self._working)
         self.catalog = InMemoryCatalogRepository(self._working)
+        self.short_links = InMemoryShortLinkRepository(self._working)
+        self.deliveries = InMemoryDeliveryEventRepository(self._working)
+        self.templates = InMemoryMessageTemplateRepository(self._working)
         return self
 
     def __exit__(
@@ -1635,6 +1739,9 @@ class FakeUnitOfWork:
             self.touches,
             self.outbox,
             self.catalog,
+            self.short_links,
+            self.deliveries,
+            self.templates,
         ):
             repository._db = working
 

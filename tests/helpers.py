@@ -9,6 +9,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from cartback.kit.keys import SecretBox
+from cartback.services.compose import Composer
+
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
@@ -157,3 +160,10 @@ def enrolled_touch(
         updated_at=now,
     )
     return record, enrollment, touch
+
+
+def make_composer(base_url: str = "http://testserver") -> Composer:
+    """
+    A message composer signing links with the test secret (what `bootstrap` builds).
+    """
+    return Composer(secret_keys=[TEST_SECRET], base_url=base_url, box=SecretBox([TEST_SECRET]))

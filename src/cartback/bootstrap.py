@@ -9,15 +9,21 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from cartback.channels.email.resend import ResendChannel
+from cartback.channels.email.smtp import SmtpChannel, parse_smtp_url
 from cartback.channels.outbox import OutboxChannel
+from cartback.channels.sms import TwilioAccount, TwilioChannel
 from cartback.domain.consent import Channel
+from cartback.domain.errors import ConfigurationError, NotFound
 from cartback.domain.ports import MessageChannel
 from cartback.domain.time import Clock
 from cartback.engine.clock import SystemClock
 from cartback.engine.worker import Worker, WorkerConfig
 from cartback.kit.keys import SecretBox
 from cartback.kit.metrics import Metrics
+from cartback.services.compose import Composer
 from cartback.services.dispatch import SenderThrottle
+from cartback.services.sms_config import sms_credentials
 from cartback.settings import EmailBackend, Settings, SmsBackend
 from cartback.store.database import create_database_engine
 from cartback.store.uow import SqlUnitOfWorkFactory
@@ -40,6 +46,9 @@ class Container:
     #: One per process: its worker loops share each SMS sender's rate.
     throttle: SenderThrottle = field(default_factory=SenderThrottle)
     listener: DueListener | None = None
+    #: The email channel `CARTBACK_EMAIL_BACKEND` chooses (SMTP, Resend), built once per process
+    #: so its workers share one connection; None for the outbox.
+    email_channel: SmtpChannel | ResendChannel | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -65,6 +74,7 @@ class Container:
             ),
             channels=self.channels(),
             throttle=self.throttle,
+            composer=self.composer(),
         )
         self.workers.append(worker)
         self._listen()
@@ -83,6 +93,16 @@ class Container:
         for worker in self.workers:
             worker.wake()
 
+    def composer(self) -> Composer:
+        """
+        What renders and addresses messages: the service's links, signed with its keys.
+        """
+        return Composer(
+            secret_keys=self.settings.resolve_secret_keys(),
+            base_url=self.settings.base_url,
+            box=self.box,
+        )
+
     def channels(self) -> dict[Channel, MessageChannel]:
         """
         The message channels the settings choose (`CARTBACK_EMAIL_BACKEND`,
@@ -93,9 +113,40 @@ class Container:
         built: dict[Channel, MessageChannel] = {}
         if self.settings.email_backend is EmailBackend.OUTBOX:
             built[Channel.EMAIL] = outbox
+        elif self.email_channel is not None:
+            built[Channel.EMAIL] = self.email_channel
         if self.settings.sms_backend is SmsBackend.OUTBOX:
             built[Channel.SMS] = outbox
+        elif self.settings.sms_backend is SmsBackend.TWILIO:
+            built[Channel.SMS] = TwilioChannel(
+                account_for=self.twilio_account, api_url=self.settings.twilio_api_url
+            )
         return built
+
+    def twilio_account(self, store_id: str) -> TwilioAccount | None:
+        """
+        The Twilio account a store's texts go through: its own (`cartback sms configure`),
+        else the service-wide `CARTBACK_TWILIO_ACCOUNT_SID` and `_AUTH_TOKEN`; None when
+        neither is there (the text fails `twilio_no_account`).
+        """
+        fallback = self.settings.twilio_auth_token
+        try:
+            credentials = sms_credentials(
+                uow=self.uow_factory(read_only=True),
+                box=self.box,
+                store_id=store_id,
+                fallback_token=fallback.get_secret_value() if fallback else None,
+            )
+        except (NotFound, ConfigurationError):
+            return None
+        account_sid = credentials.account_sid or self.settings.twilio_account_sid
+        if not account_sid:
+            return None
+        return TwilioAccount(
+            account_sid=account_sid,
+            auth_token=credentials.auth_token,
+            sender=credentials.sender,
+        )
 
     def close(self) -> None:
         """
@@ -106,6 +157,8 @@ class Container:
         if self.listener is not None:
             self.listener.stop()
             self.listener = None
+        if self.email_channel is not None:
+            self.email_channel.close()
         self.engine.dispose()
 
 
@@ -120,6 +173,8 @@ def bootstrap(
     Build the container for a process (`application_name` shows in `pg_stat_activity`;
     `checkpoints_elsewhere`: this process checkpoints SQLite's log in the background).
     """
+    clock = clock or SystemClock()
+    email_channel = _email_channel(settings, clock)  # a bad setting stops the start
     engine = create_database_engine(
         settings.database_url,
         application_name=application_name,
@@ -129,7 +184,29 @@ def bootstrap(
         settings=settings,
         engine=engine,
         uow_factory=SqlUnitOfWorkFactory(engine),
-        clock=clock or SystemClock(),
+        clock=clock,
         metrics=Metrics(),
         box=SecretBox(settings.resolve_secret_keys()),
+        email_channel=email_channel,
     )
+
+
+def _email_channel(settings: Settings, clock: Clock) -> SmtpChannel | ResendChannel | None:
+    """
+    The email channel of `CARTBACK_EMAIL_BACKEND` (nothing connects until the first send).
+
+    Raises:
+        ConfigurationError: the backend's URL or key is missing or malformed.
+    """
+    backend = settings.email_backend
+    if backend is EmailBackend.SMTP:
+        if settings.smtp_url is None:
+            raise ConfigurationError("CARTBACK_EMAIL_BACKEND=smtp needs CARTBACK_SMTP_URL")
+        return SmtpChannel(config=parse_smtp_url(settings.smtp_url.get_secret_value()), clock=clock)
+    if backend is EmailBackend.RESEND:
+        if settings.resend_api_key is None:
+            raise ConfigurationError("CARTBACK_EMAIL_BACKEND=resend needs CARTBACK_RESEND_API_KEY")
+        return ResendChannel(
+            api_key=settings.resend_api_key.get_secret_value(), api_url=settings.resend_api_url
+        )
+    return None

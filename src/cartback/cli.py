@@ -19,7 +19,10 @@ import typer
 from cartback.commands import register as register_sources
 from cartback.commands._common import cli_errors, fail
 from cartback.commands.capture import capture_app
+from cartback.commands.email import email_app
 from cartback.commands.flows import flows_app
+from cartback.commands.messages import messages_app, templates_app
+from cartback.commands.messages import preview as preview_command
 from cartback.commands.purge import purge as purge_command
 from cartback.commands.sms import sms_app
 from cartback.domain.durations import format_duration, parse_duration
@@ -37,7 +40,11 @@ app.add_typer(register_sources(), name="sources")
 app.command()(purge_command)
 app.add_typer(capture_app, name="capture")
 app.add_typer(sms_app, name="sms")
+app.add_typer(email_app, name="email")
 app.add_typer(flows_app, name="flows")
+app.add_typer(messages_app, name="messages")
+app.add_typer(templates_app, name="templates")
+app.command("preview")(preview_command)
 
 DatabaseUrl = Annotated[
     str | None,

@@ -40,11 +40,13 @@ _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 class EmailBackend(StrEnum):
     """
-    Where email goes: `outbox` keeps it in the database (nothing leaves), `smtp` sends it.
+    Where email goes: `outbox` keeps it in the database (nothing leaves), `smtp` sends it
+    through `CARTBACK_SMTP_URL`, `resend` through Resend's HTTP API.
     """
 
     OUTBOX = "outbox"
     SMTP = "smtp"
+    RESEND = "resend"
 
 
 class SmsBackend(StrEnum):
@@ -93,10 +95,15 @@ class Settings(BaseSettings):
     env: Environment = Environment.DEVELOPMENT
     base_url: str = "http://127.0.0.1:8000"
     email_backend: EmailBackend = EmailBackend.OUTBOX
+    #: `smtp://user:pass@host:587` (STARTTLS) or `smtps://…` (TLS); `?timeout=10&cafile=…`.
     smtp_url: SecretStr | None = None
+    resend_api_key: SecretStr | None = None
+    resend_api_url: str = "https://api.resend.com"
     sms_backend: SmsBackend = SmsBackend.OUTBOX
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
+    #: Twilio's REST API (tests point it at a local server).
+    twilio_api_url: str = "https://api.twilio.com"
 
     data_dir: Path = Path(".cartback")
     log_level: str = "info"

@@ -61,7 +61,7 @@ def test_a_browsing_visit_gets_its_reminder(
     # then
     sent = messages(client, store)
     assert ["ada@example.com"] == [m["to"] for m in sent]
-    assert "the 2 products you looked at" in sent[0]["text"]
+    assert "You looked at 2 products at Test Shop" in sent[0]["text"]
 
 
 def test_a_cart_replaces_the_browse_sequence(

@@ -18,7 +18,7 @@ from cartback.domain.consent import Channel
 from cartback.domain.ports import OutboundMessage
 from cartback.services.dispatch import DispatchConfig, dispatch_due_touches
 from cartback.services.stores import CreatedStore
-from helpers import BACKENDS, enrolled_touch
+from helpers import BACKENDS, enrolled_touch, make_composer
 
 pytestmark = pytest.mark.skipif("postgresql" not in BACKENDS, reason="needs PostgreSQL")
 
@@ -97,7 +97,7 @@ def test_two_dispatchers_never_send_one_touch_twice(
                 uow_factory=container.uow_factory,
                 clock=container.clock,
                 channels={Channel.EMAIL: channel},
-                config=DispatchConfig(worker_id=worker_id, limit=10),
+                config=DispatchConfig(worker_id=worker_id, composer=make_composer(), limit=10),
             ).processed:
                 pass
         except BaseException as error:  # surfaced below

@@ -32,6 +32,7 @@ from cartback.services import enrollment
 from cartback.services.abandonment import process_due_carts
 from cartback.services.dispatch import DispatchConfig, DispatchReport, dispatch_due_touches
 from fakes import FakeChannel, FakeDatabase, FakeUnitOfWorkFactory, OrderRow
+from helpers import make_composer
 
 
 @pytest.fixture
@@ -94,7 +95,9 @@ def dispatch(
             uow_factory=uow_factory,
             clock=clock,
             channels={Channel.EMAIL: channel, Channel.SMS: channel},
-            config=DispatchConfig(worker_id="wk_test", retry=RetryPolicy(max_attempts=2)),
+            config=DispatchConfig(
+                worker_id="wk_test", composer=make_composer(), retry=RetryPolicy(max_attempts=2)
+            ),
         )
 
     return run
@@ -402,7 +405,9 @@ def test_a_long_pass_renews_the_lease_of_its_sends_still_waiting(
         uow_factory=uow_factory,
         clock=clock,
         channels={Channel.EMAIL: channel},
-        config=DispatchConfig(worker_id="wk_test", lease=timedelta(seconds=9)),
+        config=DispatchConfig(
+            worker_id="wk_test", composer=make_composer(), lease=timedelta(seconds=9)
+        ),
     )
     # then: each call started while this worker still held its lease
     assert ({"sent": 6}, [True] * 6) == (report.statuses, leases)
@@ -442,7 +447,9 @@ def test_a_send_whose_lease_another_worker_took_is_not_made(
         uow_factory=uow_factory,
         clock=clock,
         channels={Channel.EMAIL: channel},
-        config=DispatchConfig(worker_id="wk_test", lease=timedelta(seconds=9)),
+        config=DispatchConfig(
+            worker_id="wk_test", composer=make_composer(), lease=timedelta(seconds=9)
+        ),
     )
     # then: one call only; the others are left to the worker that holds them
     assert 1 == len(channel.calls)

@@ -22,13 +22,17 @@ from cartback.api.routes import (
     carts,
     catalog,
     contacts,
+    email_webhooks,
     flows,
     ingest,
     messages,
     ops,
     optouts,
+    restore,
+    short_links,
     sources,
     static,
+    templates,
     twilio,
     unsubscribe,
     webhooks,
@@ -38,6 +42,7 @@ from cartback.api.webhook_targets import WebhookTargets
 from cartback.api.writers import IngestWriter, ProcessWriter, ThreadWriter
 from cartback.bootstrap import Container
 from cartback.engine.clock import SystemClock
+from cartback.services.links import RestoreLinks
 from cartback.services.unsubscribe import UnsubscribeLinks
 from cartback.settings import IngestWriterKind
 
@@ -139,21 +144,28 @@ def create_app(container: Container, *, bench_routes: bool = False) -> FastAPI:
     app.state.unsubscribe_links = UnsubscribeLinks(
         secret_keys=settings.resolve_secret_keys(), base_url=settings.base_url
     )
+    app.state.restore_links = RestoreLinks(
+        secret_keys=settings.resolve_secret_keys(), base_url=settings.base_url
+    )
     install_error_handlers(app)
     app.include_router(ingest.router)
     app.include_router(capture.router)
     app.include_router(carts.router)
     app.include_router(contacts.router)
     app.include_router(messages.router)
+    app.include_router(restore.router)
     app.include_router(flows.router)
+    app.include_router(templates.router)
     app.include_router(catalog.router)
     app.include_router(twilio.router)  # before the catch-all /webhooks/{platform}/{store_id}
+    app.include_router(email_webhooks.router)  # before the catch-all, too
     app.include_router(webhooks.router)
     app.include_router(sources.router)
     app.include_router(static.router)
     app.include_router(ops.router)
     app.include_router(optouts.router)
     app.include_router(unsubscribe.router)
+    app.include_router(short_links.router)
     if bench_routes:
 
         @app.post("/_bench/noop", include_in_schema=False)

@@ -69,6 +69,13 @@ class TouchPublic(BaseModel):
     due_at: datetime
     sent_at: datetime | None = None
     clicked_at: datetime | None = None
+    #: When the provider reported it delivered, and its words when it did not deliver.
+    delivered_at: datetime | None = None
+    error: str | None = None
+    #: A text's segments and estimated cost (a decimal string) in `cost_currency`.
+    segments: int | None = None
+    cost_estimate: str | None = None
+    cost_currency: str | None = None
 
 
 class CartPublic(BaseModel):
@@ -145,6 +152,7 @@ class MessagePublic(BaseModel):
     subject: str | None
     text: str
     html: str | None = None
+    headers: dict[str, str] | None = None
     status: str | None
     sent_at: datetime | None
 
@@ -169,6 +177,8 @@ def message_public(message: OutboxMessage) -> MessagePublic:
         to=message.to,
         subject=message.subject,
         text=message.text,
+        html=message.html,
+        headers=message.headers,
         status=message.status,
         sent_at=message.sent_at,
     )
@@ -188,6 +198,11 @@ def touch_public(found: CartTouch) -> TouchPublic:
         reason=touch.reason,
         due_at=touch.due_at,
         sent_at=touch.sent_at,
+        delivered_at=touch.delivered_at,
+        error=touch.provider_error,
+        segments=touch.segments,
+        cost_estimate=str(touch.cost_estimate) if touch.cost_estimate is not None else None,
+        cost_currency=touch.cost_currency,
     )
 
 

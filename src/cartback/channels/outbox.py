@@ -8,6 +8,7 @@ nothing new, and `status` looks the message up by it (resolving `ambiguous` touc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from cartback.domain.ports import OutboundMessage, OutboxMessage, UnitOfWorkFactory
 from cartback.domain.time import Clock
@@ -34,18 +35,7 @@ class OutboxChannel:
         if not message.to:
             raise SendFailed("no_address", transient=False)
         with self._uow_factory() as uow:
-            stored_id = uow.outbox.add(
-                OutboxMessage(
-                    id=new_id("msg"),
-                    store_id=message.store_id,
-                    touch_id=idempotency_key,
-                    channel=message.channel,
-                    to=message.to,
-                    subject=message.subject,
-                    text=message.text,
-                    created_at=self._clock.now(),
-                )
-            )
+            stored_id = uow.outbox.add(_kept(message, idempotency_key, self._clock.now()))
             uow.commit()
         return stored_id
 
@@ -55,20 +45,7 @@ class OutboxChannel:
         a provider accepts at once); a message without an address fails alone, as in `send`.
         """
         now = self._clock.now()
-        stored: list[OutboxMessage] = [
-            OutboxMessage(
-                id=new_id("msg"),
-                store_id=message.store_id,
-                touch_id=key,
-                channel=message.channel,
-                to=message.to,
-                subject=message.subject,
-                text=message.text,
-                created_at=now,
-            )
-            for message, key in messages
-            if message.to
-        ]
+        stored = [_kept(message, key, now) for message, key in messages if message.to]
         ids: dict[str, str] = {}
         if stored:
             with self._uow_factory() as uow:
@@ -86,3 +63,22 @@ class OutboxChannel:
         with self._uow_factory(read_only=True) as uow:
             found = uow.outbox.by_touch(idempotency_key)
         return found.id if found is not None else None
+
+
+def _kept(message: OutboundMessage, touch_id: str, now: datetime) -> OutboxMessage:
+    """
+    The message as the outbox keeps it: the text, and an email's HTML and headers as written.
+    """
+    email = message.email
+    return OutboxMessage(
+        id=new_id("msg"),
+        store_id=message.store_id,
+        touch_id=touch_id,
+        channel=message.channel,
+        to=message.to,
+        subject=message.subject,
+        text=message.text,
+        html=email.html if email is not None else None,
+        headers=email.headers() if email is not None else None,
+        created_at=now,
+    )

@@ -15,6 +15,7 @@ from typing import Any, Protocol, Self, runtime_checkable
 from cartback.domain.cart import Cart
 from cartback.domain.catalog import CatalogItem, WatchReason
 from cartback.domain.consent import Channel, ConsentFact, LedgerUpdate, Purpose
+from cartback.domain.delivery import DeliveryEvent
 from cartback.domain.events import Stage
 from cartback.domain.identity import ContactRef
 from cartback.domain.ingest import EventOutcome, Inbound
@@ -606,6 +607,13 @@ class TouchRecord:
     lease_until: datetime | None = None
     sent_at: datetime | None = None
     provider_id: str | None = None
+    #: What the provider said after taking it (delivery receipt, bounce): when, and any error.
+    delivered_at: datetime | None = None
+    provider_error: str | None = None
+    #: A text's segments and their estimated cost (`cost_currency`), as sent.
+    segments: int | None = None
+    cost_estimate: Decimal | None = None
+    cost_currency: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -619,9 +627,57 @@ class CartTouch:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class DkimKey:
+    """
+    A store's DKIM signing key: the signing domain (`d=`), the selector (`s=`) and the private
+    key (PEM), opened for the channel that signs.
+    """
+
+    domain: str
+    selector: str
+    private_key: str
+
+    def __repr__(self) -> str:
+        return f"DkimKey(domain={self.domain!r}, selector={self.selector!r})"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EmailEnvelope:
+    """
+    What an email carries beyond its text: the HTML part and the headers the channel writes
+    (and DKIM-signs, `List-Unsubscribe*` included).
+    """
+
+    html: str
+    #: `From`: "Store <orders@store.example>".
+    sender: str
+    reply_to: str | None
+    #: `Message-ID` on the store's domain, from the touch id: "<tch_…@store.example>".
+    message_id: str
+    #: `List-Unsubscribe`: "<https://…/u/token>, <mailto:…>"; `List-Unsubscribe-Post` is fixed.
+    list_unsubscribe: str
+    dkim: DkimKey | None = None
+
+    def headers(self) -> dict[str, str]:
+        """
+        The headers, in the order they are written.
+        """
+        found = {
+            "From": self.sender,
+            "Message-ID": self.message_id,
+            "List-Unsubscribe": self.list_unsubscribe,
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
+        if self.reply_to:
+            found["Reply-To"] = self.reply_to
+        return found
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class OutboundMessage:
     """
-    A rendered message for a channel to deliver.
+    A rendered message for a channel to deliver: the text (every channel), the email's HTML and
+    headers (`email`), a text's status callback URL (`status_callback`).
     """
 
     store_id: str
@@ -630,6 +686,8 @@ class OutboundMessage:
     to: str
     subject: str | None
     text: str
+    email: EmailEnvelope | None = None
+    status_callback: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -646,6 +704,8 @@ class OutboxMessage:
     subject: str | None
     text: str
     created_at: datetime
+    html: str | None = None
+    headers: dict[str, str] | None = None
     status: str | None = None
     sent_at: datetime | None = None
 
@@ -679,6 +739,19 @@ class TouchRepository(Protocol):
     def add(self, records: Sequence[TouchRecord]) -> None: ...
     def get(self, touch_id: str) -> TouchRecord | None: ...
     def get_many(self, touch_ids: Sequence[str]) -> dict[str, TouchRecord]: ...
+    def has_sent(self, contact_id: str, channel: Channel) -> bool:
+        """
+        Whether a message on `channel` ever went to the contact (the first text says how to
+        stop).
+        """
+        ...
+
+    def by_provider_id(self, store_id: str, provider_id: str) -> TouchRecord | None:
+        """
+        The store's touch a provider knows by this message id (status callbacks, bounces).
+        """
+        ...
+
     def save(self, record: TouchRecord) -> None:
         """
         Write the touch's changing columns (status, reason, due_at, attempts, lease, sent).
@@ -808,6 +881,65 @@ class TouchRepository(Protocol):
         ...
 
 
+class DeliveryEventRepository(Protocol):
+    """
+    Providers' reports about sent messages, each kept once.
+    """
+
+    def add(self, event: DeliveryEvent) -> bool:
+        """
+        Keep the report unless one with its store, provider and event key is kept; True if new.
+        """
+        ...
+
+    def for_touch(self, touch_id: str) -> list[DeliveryEvent]: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MessageTemplate:
+    """
+    A store's own template for one name, channel and locale (`*`: any): Jinja2 sources.
+    """
+
+    store_id: str
+    name: str
+    channel: Channel
+    locale: str
+    subject: str | None
+    preheader: str | None
+    html: str | None
+    text: str
+    updated_at: datetime
+
+    def __post_init__(self) -> None:
+        check_aware(self.updated_at, "updated_at")
+
+
+class MessageTemplateRepository(Protocol):
+    """
+    Stores' own message templates, one per store, name, channel and locale.
+    """
+
+    def list_for_store(self, store_id: str) -> list[MessageTemplate]:
+        """
+        The store's templates by name, channel and locale.
+        """
+        ...
+
+    def for_name(self, store_id: str, name: str, channel: Channel) -> list[MessageTemplate]: ...
+    def save(self, template: MessageTemplate) -> None:
+        """
+        Insert the template, or replace the one with its store, name, channel and locale.
+        """
+        ...
+
+    def delete(self, store_id: str, name: str, channel: Channel, locale: str | None) -> int:
+        """
+        Delete the template for one locale (every locale when None); how many went.
+        """
+        ...
+
+
 class OutboxRepository(Protocol):
     """
     The `outbox` channel's messages, one per touch.
@@ -909,6 +1041,39 @@ class CatalogRepository(Protocol):
     def unwatch(self, cart_id: str, item_keys: Sequence[str]) -> None: ...
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ShortLink:
+    """
+    A text's short restore link (`/s/{code}`): the code stands for one touch until it expires.
+    """
+
+    code: str
+    store_id: str
+    touch_id: str
+    created_at: datetime
+    expires_at: datetime
+
+    def __post_init__(self) -> None:
+        check_aware(self.created_at, "created_at")
+        check_aware(self.expires_at, "expires_at")
+
+
+class ShortLinkRepository(Protocol):
+    """
+    Short links, unique by code and by touch.
+    """
+
+    def add(self, link: ShortLink) -> ShortLink | None:
+        """
+        Store the link unless its touch has one already (then that one is answered) or its
+        code is taken by another touch (then None: draw another code).
+        """
+        ...
+
+    def for_touch(self, touch_id: str) -> ShortLink | None: ...
+    def get(self, code: str) -> ShortLink | None: ...
+
+
 class UnitOfWork(Protocol):
     """
     One transaction. It rolls back on exit unless `commit()` was called.
@@ -951,7 +1116,13 @@ class UnitOfWork(Protocol):
     @property
     def outbox(self) -> OutboxRepository: ...
     @property
+    def deliveries(self) -> DeliveryEventRepository: ...
+    @property
     def catalog(self) -> CatalogRepository: ...
+    @property
+    def templates(self) -> MessageTemplateRepository: ...
+    @property
+    def short_links(self) -> ShortLinkRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from cartback.domain.sliding_window import earliest_slot
+from cartback.domain.sms_text import segments as text_segments
 from cartback.domain.time import check_aware
 
 ONE_SECOND = timedelta(seconds=1)
@@ -81,27 +82,10 @@ def reserve(
     return at, SenderLog(sent=(*kept, *(at,) * segments))
 
 
-#: The GSM 03.38 basic character set; a text outside it (and its extension) is sent as UCS-2.
-_GSM_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-#: Extension characters: each takes two septets (an escape and the character).
-_GSM_EXTENDED = frozenset("^{}\\[~]|€\f")
-
-
 def sms_segments(text: str) -> int:
     """
-    How many segments a text is sent as: GSM-7 holds 160 septets in one segment and 153 per
-    segment when split; anything outside GSM-7 goes as UCS-2, 70 characters (67 when split,
-    counted in UTF-16 code units, so an emoji takes two).
+    How many segments a text is sent as (`domain.sms_text.count_segments`): GSM-7 holds 160
+    septets in one segment and 153 per segment when split; anything outside GSM-7 goes as
+    UCS-2, 70 UTF-16 code units (67 when split, so an emoji takes two).
     """
-    if all(c in _GSM_BASIC or c in _GSM_EXTENDED for c in text):
-        units = sum(2 if c in _GSM_EXTENDED else 1 for c in text)
-        single, split = 160, 153
-    else:
-        units = len(text.encode("utf-16-le")) // 2
-        single, split = 70, 67
-    if units <= single:
-        return 1
-    return -(-units // split)
+    return text_segments(text)

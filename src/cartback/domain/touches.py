@@ -19,6 +19,8 @@ class TouchStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     DELIVERED = "delivered"
+    #: The provider took it but the carrier or mailbox did not deliver it (status callback).
+    UNDELIVERED = "undelivered"
     FAILED = "failed"
     SKIPPED = "skipped"
     DEFERRED = "deferred"
@@ -56,13 +58,34 @@ class Group(StrEnum):
 class SendFailed(Exception):
     """
     A channel could not send: `transient` errors (timeouts, 429, 5xx) may be retried,
-    permanent ones (a refused address, 4xx) never.
+    permanent ones (a refused address, 4xx) never. `reason` is a short code (`smtp_550`,
+    `resend_422`); `detail` is the provider's own words, also in the message (`str(error)`).
     """
 
-    def __init__(self, reason: str, *, transient: bool) -> None:
-        super().__init__(reason)
+    def __init__(
+        self,
+        reason: str,
+        *,
+        transient: bool,
+        detail: str | None = None,
+        suppress: str | None = None,
+    ) -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.transient = transient
+        self.detail = detail
+        #: A suppression-list reason when the provider says the address must not be messaged
+        #: again (Twilio 21610: the number replied STOP; 21211: not a number at all).
+        self.suppress = suppress
+
+
+class StatusUnknown(Exception):
+    """
+    A channel cannot tell whether a message went: from `status()` (SMTP has no lookup), or from
+    `send()` when the provider may have taken it before the answer was lost (a read timeout).
+    The touch is parked `ambiguous` for the provider's own report (a status callback) or an
+    operator, never resent.
+    """
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

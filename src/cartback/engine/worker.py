@@ -21,11 +21,13 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 
 from cartback.domain.consent import Channel
+from cartback.domain.errors import ConfigurationError
 from cartback.domain.ports import MessageChannel, UnitOfWorkFactory
 from cartback.domain.time import Clock
 from cartback.kit.ids import new_id
 from cartback.kit.metrics import Metrics
 from cartback.services.abandonment import TimerReport, process_due_carts
+from cartback.services.compose import Composer
 from cartback.services.dispatch import (
     DEFAULT_LEASE,
     DispatchConfig,
@@ -77,10 +79,14 @@ class Worker:
         config: WorkerConfig,
         channels: Mapping[Channel, MessageChannel] | None = None,
         throttle: SenderThrottle | None = None,
+        composer: Composer | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         #: Where touches go; without channels the worker fires cart timers only.
         self._channels = dict(channels or {})
+        if self._channels and composer is None:
+            raise ConfigurationError("a worker that sends needs a composer for its messages")
+        self._composer = composer
         #: SMS pacing per sender, shared by the loops of one process.
         self._throttle = throttle or SenderThrottle()
         self._clock = clock
@@ -166,7 +172,7 @@ class Worker:
         """
         One pass of the send protocol over due touches (`services.dispatch`).
         """
-        if not self._channels:
+        if not self._channels or self._composer is None:
             return DispatchReport()
         report = dispatch_due_touches(
             uow_factory=self._uow_factory,
@@ -174,6 +180,7 @@ class Worker:
             channels=self._channels,
             config=DispatchConfig(
                 worker_id=self.id,
+                composer=self._composer,
                 limit=self._config.batch_size,
                 lease=self._config.lease,
                 throttle=self._throttle,

@@ -140,6 +140,10 @@ class _Touches(_Passthrough):
         # the read-ahead answers standing (an unknown call would mark them all stale).
         return cast(int, self._inner.unengaged_emails(store_id, contact_id))
 
+    def has_sent(self, contact_id: str, channel: Channel) -> bool:
+        # A read: it leaves the read-ahead answers standing.
+        return cast(bool, self._inner.has_sent(contact_id, channel))
+
     def order_matches(
         self, store_id: str, *, cart_id: str, contact_id: str, since: datetime
     ) -> set[str]:

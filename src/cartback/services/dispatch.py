@@ -52,6 +52,7 @@ from cartback.domain.ports import (
     EnrollmentRecord,
     MessageChannel,
     OutboundMessage,
+    Suppression,
     TouchRecord,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -68,16 +69,19 @@ from cartback.domain.touches import (
     GiveUp,
     RetryPolicy,
     SendFailed,
+    StatusUnknown,
     TouchStatus,
     retry_decision,
 )
 from cartback.kit.phone_locality import phone_locality
 from cartback.services._dispatch_reads import ReadAhead
 from cartback.services.catalog import cart_stock
+from cartback.services.compose import Composer
 from cartback.services.enrollment import StoreFlows, cart_facts, contact_facts, store_flows
-from cartback.services.permission import contact_address, may_message
-from cartback.services.rendering import render
+from cartback.services.message_parts import TemplateOverride
+from cartback.services.permission import may_message
 from cartback.services.sms_config import sending_pace
+from cartback.services.templates import overrides_for
 
 log = structlog.get_logger(__name__)
 
@@ -91,6 +95,8 @@ NO_CHANNEL_RETRY = timedelta(hours=1)
 #: The shopper came back and the cart is active again: no reminder while they shop; the
 #: touch waits until the cart would be left again.
 SHOPPER_ACTIVE = Reason.SHOPPER_ACTIVE.value
+#: An ambiguous send whose channel cannot say whether it went: parked, never resent.
+STATUS_UNKNOWN = "status_unknown"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -100,6 +106,8 @@ class DispatchConfig:
     """
 
     worker_id: str
+    #: Renders and addresses each touch's message (links, templates, email headers).
+    composer: Composer
     limit: int = 100
     lease: timedelta = DEFAULT_LEASE
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -169,6 +177,10 @@ class _Pass:
     config: DispatchConfig
     stores: dict[str, Store | None] = field(default_factory=dict)
     flows: dict[str, StoreFlows] = field(default_factory=dict)
+    #: The stores' own templates by (store, template, channel), read once per pass.
+    templates: dict[tuple[str, str, Channel], tuple[TemplateOverride, ...]] = field(
+        default_factory=dict
+    )
 
     def store(self, store_id: str) -> Store | None:
         if store_id not in self.stores:
@@ -179,6 +191,12 @@ class _Pass:
         if store_id not in self.flows:
             self.flows[store_id] = store_flows(self.uow, store_id)
         return self.flows[store_id]
+
+    def overrides(self, store_id: str, touch: TouchRecord) -> tuple[TemplateOverride, ...]:
+        key = (store_id, touch.template, touch.channel)
+        if key not in self.templates:
+            self.templates[key] = overrides_for(self.uow, store_id, touch.template, touch.channel)
+        return self.templates[key]
 
 
 def dispatch_due_touches(
@@ -345,7 +363,11 @@ def _resolve(
     if channel is None:
         report.count(TouchStatus.AMBIGUOUS)
         return
-    provider_id = channel.status(touch.id)
+    try:
+        provider_id = channel.status(touch.id)
+    except StatusUnknown:
+        _park(uow_factory, clock, touch, config, report)
+        return
     now = clock.now()
     with uow_factory() as uow:
         current = uow.touches.get(touch.id)
@@ -370,6 +392,41 @@ def _resolve(
             report.count(TouchStatus.SCHEDULED)
         uow.commit()
     log.info("touch.ambiguous.resolved", touch_id=touch.id, found=provider_id is not None)
+
+
+def _park(
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    touch: TouchRecord,
+    config: DispatchConfig,
+    report: DispatchReport,
+) -> None:
+    """
+    A send nobody can tell went: an ambiguous one on a channel that cannot be asked (SMTP,
+    Twilio), or one whose provider call lost its answer. It stays `ambiguous` without a lease,
+    so no worker takes it again and nothing is sent twice. The provider's own report (a status
+    callback naming the touch) or an operator settles it.
+    """
+    now = clock.now()
+    with uow_factory() as uow:
+        current = uow.touches.get(touch.id)
+        if current is None or current.status not in (TouchStatus.SENDING, TouchStatus.AMBIGUOUS):
+            return
+        if current.lease_owner != config.worker_id:
+            return
+        uow.touches.save(
+            replace(
+                current,
+                status=TouchStatus.AMBIGUOUS,
+                reason=STATUS_UNKNOWN,
+                lease_owner=None,
+                lease_until=None,
+                updated_at=now,
+            )
+        )
+        uow.commit()
+    report.count(TouchStatus.AMBIGUOUS)
+    log.warning("touch.ambiguous.parked", touch_id=touch.id, channel=touch.channel.value)
 
 
 def _decide_one(
@@ -410,7 +467,7 @@ def _decide_one(
     if status is not None:
         report.count(status)
         return None
-    outgoing = _start_sending(work, touch, store, record, contact)
+    outgoing = _start_sending(work, touch, store, record, contact, enrollment.flow)
     if outgoing is None:
         report.count(TouchStatus.DEFERRED)
     return outgoing
@@ -461,14 +518,30 @@ def _facts(
 
 
 def _start_sending(
-    work: _Pass, touch: TouchRecord, store: Store, record: CartRecord, contact: Contact
+    work: _Pass,
+    touch: TouchRecord,
+    store: Store,
+    record: CartRecord,
+    contact: Contact,
+    flow: str,
 ) -> _Outgoing | None:
     """
     Write the touch `sending` under this worker's lease; the message goes after the commit. A
     text whose sender has no slot now is deferred `sender_rate` to the slot reserved for it.
     """
     now = work.now
-    rendered = render(store=store, cart=record.cart, channel=touch.channel, template=touch.template)
+    composed = work.config.composer.compose(
+        uow=work.uow,
+        store=store,
+        cart=record.cart,
+        contact=contact,
+        touch=touch,
+        flow=flow,
+        stock=cart_stock(work.uow, record),
+        now=now,
+        overrides=work.overrides(store.id, touch),
+    )
+    rendered = composed.rendered
     throttle = work.config.throttle
     if touch.channel is Channel.SMS and throttle is not None:
         slot = _sms_slot(throttle, store, touch, rendered.text, now)
@@ -482,18 +555,13 @@ def _start_sending(
         attempts=touch.attempts + 1,
         lease_owner=work.config.worker_id,
         lease_until=now + work.config.lease,
+        segments=rendered.segments,
+        cost_estimate=rendered.cost_estimate,
+        cost_currency=rendered.cost_currency,
         updated_at=now,
     )
     work.uow.touches.save(sending)
-    message = OutboundMessage(
-        store_id=store.id,
-        touch_id=touch.id,
-        channel=touch.channel,
-        to=contact_address(contact, touch.channel) or "",
-        subject=rendered.subject,
-        text=rendered.text,
-    )
-    return _Outgoing(touch=sending, message=message)
+    return _Outgoing(touch=sending, message=composed.message)
 
 
 def _sms_slot(
@@ -727,12 +795,17 @@ def _send(
         error: SendFailed | None = None
     except SendFailed as failed:
         provider_id, error = None, failed
+    except StatusUnknown:
+        # The provider may have taken it (the answer was lost): parked, never sent again.
+        _park(uow_factory, clock, touch, config, report)
+        return
     now = clock.now()
     with uow_factory() as uow:
         current = uow.touches.get(touch.id)
         if current is None or current.status not in (TouchStatus.SENDING, TouchStatus.AMBIGUOUS):
             return  # resolved by another worker after our lease ran out
         if error is not None:
+            _suppress_refused(uow, item.message, error, now)
             report.count(_record_failure(uow, current, error, now, config.retry))
         elif provider_id is not None:
             _record_sent(uow, current, provider_id, now)
@@ -810,13 +883,40 @@ def _record_sent_many(uow: UnitOfWork, sent: list[tuple[TouchRecord, str]], now:
         log.info("touch.sent", touch_id=touch.id, channel=touch.channel.value, step=touch.step)
 
 
+def _suppress_refused(
+    uow: UnitOfWork, message: OutboundMessage, error: SendFailed, now: datetime
+) -> None:
+    """
+    The provider refused the address for good (a number that replied STOP at the carrier):
+    on the suppression list, so no flow tries it again.
+    """
+    if error.suppress is None or not message.to:
+        return
+    uow.suppressions.add(
+        Suppression(
+            store_id=message.store_id,
+            channel=message.channel,
+            address=message.to,
+            reason=error.suppress,
+            source="provider",
+            created_at=now,
+        )
+    )
+    log.info("suppression.added", store_id=message.store_id, reason=error.suppress)
+
+
 def _record_failure(
     uow: UnitOfWork, touch: TouchRecord, error: SendFailed, now: datetime, policy: RetryPolicy
 ) -> TouchStatus:
     answer = retry_decision(error, attempts=touch.attempts, now=now, policy=policy)
     cleared = replace(touch, lease_owner=None, lease_until=None, updated_at=now)
     if isinstance(answer, GiveUp):
-        uow.touches.save(replace(cleared, status=TouchStatus.FAILED, reason=error.reason[:30]))
+        detail = (error.detail or str(error))[:500]
+        uow.touches.save(
+            replace(
+                cleared, status=TouchStatus.FAILED, reason=error.reason[:30], provider_error=detail
+            )
+        )
         _complete_if_done(uow, touch.enrollment_id, now)
         log.warning("touch.failed", touch_id=touch.id, reason=answer.reason[:300])
         return TouchStatus.FAILED

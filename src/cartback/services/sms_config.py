@@ -6,7 +6,12 @@ signatures with the token; the SMS channel sends with the same credentials.
 Kept in the store's settings document:
 
     {"twilio": {"account_sid": "AC…", "auth_token": "<sealed>", "from": "+14155550100",
-     "help_text": "Shop: cart reminders. Reply STOP to opt out. Msg & data rates may apply."}}
+     "help_text": "Shop: cart reminders. Reply STOP to opt out. Msg & data rates may apply.",
+     "segment_budget": 2, "segment_price": "0.0083", "price_currency": "USD"}}
+
+The segment budget is how long a recovery text may be (longer ones are shortened, never split
+into more parts); the price per segment and its currency give each text's cost estimate. They
+can be set with the account or on their own (`configure_sms_pricing`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
 
 import structlog
 
@@ -36,6 +42,18 @@ MAX_SENDER_RATE = 1000
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 _MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
 _TOKEN = re.compile(r"[\x21-\x7e]{16,128}")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+#: Two segments by default: room for a human sentence, the link and the opt-out notice.
+DEFAULT_SEGMENT_BUDGET = 2
+MAX_SEGMENT_BUDGET = 10
+#: Twilio's US price per outbound SMS segment (long code), the estimate until a store sets its own.
+DEFAULT_SEGMENT_PRICE = Decimal("0.0083")
+DEFAULT_PRICE_CURRENCY = "USD"
+#: A segment never costs this much; a higher price is almost surely a typo.
+MAX_SEGMENT_PRICE = Decimal(10)
+#: Costs are stored with four decimal places (`Money`), so prices have at most four.
+PRICE_PLACES = 4
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -49,6 +67,17 @@ class SmsCredentials:
     auth_token: str
     sender: str | None
     help_text: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SmsPricing:
+    """
+    How long a store's texts may be (`segment_budget` segments) and what a segment costs.
+    """
+
+    segment_budget: int = DEFAULT_SEGMENT_BUDGET
+    segment_price: Decimal = DEFAULT_SEGMENT_PRICE
+    price_currency: str = DEFAULT_PRICE_CURRENCY
 
 
 def default_help_text(store: Store) -> str:
@@ -75,18 +104,24 @@ def configure_sms(
     help_text: str | None = None,
     sender_kind: str | None = None,
     sender_rate: int | None = None,
+    segment_budget: int | None = None,
+    segment_price: Decimal | str | None = None,
+    price_currency: str | None = None,
 ) -> Store:
     """
-    Set a store's Twilio account (the token sealed at rest). A sender or help text not given
-    keeps the one configured before.
+    Set a store's Twilio account (the token sealed at rest). A sender, help text, budget or
+    price not given keeps the one configured before.
 
     Raises:
         NotFound: no such store.
-        InvalidInput: a malformed SID, token, sender or help text.
+        InvalidInput: a malformed SID, token, sender, help text, budget or price.
     """
     values, errors = _checked(account_sid, auth_token, sender, help_text)
     pacing, pacing_errors = _pacing(sender_kind, sender_rate)
     errors.extend(pacing_errors)
+    pricing, pricing_errors = _pricing(segment_budget, segment_price, price_currency)
+    errors.extend(pricing_errors)
+    pacing.update(pricing)
     if errors:
         raise InvalidInput("invalid SMS configuration", errors=errors)
     with uow:
@@ -146,6 +181,107 @@ def _pacing(kind: str | None, rate: int | None) -> tuple[dict[str, object], list
         else:
             values["sender_rate"] = rate
     return values, errors
+
+
+def configure_sms_pricing(
+    *,
+    uow: UnitOfWork,
+    clock: Clock,
+    store_id: str,
+    segment_budget: int | None = None,
+    segment_price: Decimal | str | None = None,
+    price_currency: str | None = None,
+) -> Store:
+    """
+    Set a store's segment budget, price per segment or its currency without touching its
+    Twilio account; what is not given stays.
+
+    Raises:
+        NotFound: no such store.
+        InvalidInput: a budget outside 1 to 10, a malformed price or currency, or nothing given.
+    """
+    values, errors = _pricing(segment_budget, segment_price, price_currency)
+    if not values and not errors:
+        errors.append(FieldError(path="segment_budget", message="give a budget, price or currency"))
+    if errors:
+        raise InvalidInput("invalid SMS pricing", errors=errors)
+    with uow:
+        store = uow.stores.get(store_id)
+        if store is None:
+            raise NotFound(f"no store {store_id!r}")
+        settings = copy.deepcopy(store.settings)
+        section = settings.get(SECTION)
+        merged = dict(section) if isinstance(section, dict) else {}
+        merged.update(values)
+        settings[SECTION] = merged
+        store = replace(store, settings=settings, updated_at=clock.now())
+        uow.stores.save(store)
+        uow.commit()
+    log.info("sms.pricing.configured", store_id=store_id)
+    return store
+
+
+def _pricing(
+    budget: int | None, price: Decimal | str | None, currency: str | None
+) -> tuple[dict[str, object], list[FieldError]]:
+    """
+    The budget, price (kept as a string: the settings document is JSON) and currency given.
+    """
+    values: dict[str, object] = {}
+    errors: list[FieldError] = []
+    if budget is not None:
+        if not 1 <= budget <= MAX_SEGMENT_BUDGET:
+            message = f"must be 1 to {MAX_SEGMENT_BUDGET} segments"
+            errors.append(FieldError(path="segment_budget", message=message))
+        else:
+            values["segment_budget"] = budget
+    if price is not None:
+        amount = _price(price)
+        if amount is None:
+            message = f"must be 0 to {MAX_SEGMENT_PRICE} with at most {PRICE_PLACES} decimals"
+            errors.append(FieldError(path="segment_price", message=message))
+        else:
+            values["segment_price"] = str(amount)
+    if currency is not None:
+        code = currency.strip().upper()
+        if not _CURRENCY.fullmatch(code):
+            errors.append(FieldError(path="price_currency", message="must be an ISO 4217 code"))
+        else:
+            values["price_currency"] = code
+    return values, errors
+
+
+def _price(raw: Decimal | str) -> Decimal | None:
+    try:
+        amount = Decimal(raw.strip()) if isinstance(raw, str) else Decimal(raw)
+    except InvalidOperation:
+        return None
+    if not amount.is_finite() or not Decimal(0) <= amount <= MAX_SEGMENT_PRICE:
+        return None
+    exponent = amount.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -PRICE_PLACES:
+        return None
+    return amount
+
+
+def sms_pricing(store: Store) -> SmsPricing:
+    """
+    The store's segment budget and price per segment; the defaults for what is not set.
+    """
+    section = store.settings.get(SECTION)
+    section = section if isinstance(section, dict) else {}
+    budget = section.get("segment_budget")
+    price = (
+        _price(section["segment_price"]) if isinstance(section.get("segment_price"), str) else None
+    )
+    currency = section.get("price_currency")
+    return SmsPricing(
+        segment_budget=budget
+        if isinstance(budget, int) and 1 <= budget <= MAX_SEGMENT_BUDGET
+        else DEFAULT_SEGMENT_BUDGET,
+        segment_price=price if price is not None else DEFAULT_SEGMENT_PRICE,
+        price_currency=currency if isinstance(currency, str) else DEFAULT_PRICE_CURRENCY,
+    )
 
 
 def sending_pace(store: Store) -> tuple[str, SendRate]:

@@ -418,6 +418,13 @@ touches = Table(
     Column("lease_until", UTCDateTime),
     Column("sent_at", UTCDateTime),
     Column("provider_id", String(255)),
+    # What the provider said after taking the message (status callbacks, bounce webhooks).
+    Column("delivered_at", UTCDateTime),
+    Column("provider_error", String(500)),
+    # SMS: the segments the text went as and their estimated cost in `cost_currency`.
+    Column("segments", Integer),
+    Column("cost_estimate", Money),
+    Column("cost_currency", String(3)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     CheckConstraint("attempts >= 0", name="attempts_not_negative"),
@@ -438,6 +445,13 @@ touches = Table(
     ),
     Index(None, "enrollment_id", "step"),
     Index(None, "cart_id"),
+    # Status callbacks and bounce webhooks find the touch by the provider's message id.
+    Index(
+        None,
+        "provider_id",
+        postgresql_where=text("provider_id IS NOT NULL"),
+        sqlite_where=text("provider_id IS NOT NULL"),
+    ),
 )
 
 # The development channel: what would have been sent, stored instead (nothing leaves).
@@ -458,6 +472,9 @@ outbox_messages = Table(
     Column("to_address", String(320), nullable=False),
     Column("subject", String(500)),
     Column("body", Text, nullable=False),
+    Column("html", Text),
+    # The email's headers as they would have gone (From, Reply-To, Message-ID, List-Unsubscribe…).
+    Column("headers", json_type()),
     Column("created_at", UTCDateTime, nullable=False),
     Index(None, "store_id", "created_at"),
 )
@@ -504,4 +521,57 @@ stock_watches = Table(
     Column("since", UTCDateTime, nullable=False),
     UniqueConstraint("cart_id", "item_key"),
     Index(None, "store_id", "item_key"),
+)
+
+# A store's own message templates, overriding the built-in ones for one template name, channel
+# and locale (`*` for every locale). Rendered in Jinja2's sandbox with autoescape.
+message_templates = Table(
+    "message_templates",
+    metadata,
+    Column("id", big_id(), primary_key=True, autoincrement=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("locale", String(20), nullable=False),
+    Column("subject", String(500)),
+    Column("preheader", String(500)),
+    Column("html", Text),
+    Column("text", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("store_id", "name", "channel", "locale"),
+)
+
+# Short restore links for texts (`/s/{code}`): the code stands for one touch's restore link.
+short_links = Table(
+    "short_links",
+    metadata,
+    Column("code", String(16), primary_key=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "touch_id",
+        String(ID),
+        ForeignKey("touches.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# What providers told Cartback about messages after taking them (Twilio status callbacks, email
+# bounce and complaint webhooks), once per provider event: a replayed callback changes nothing.
+delivery_events = Table(
+    "delivery_events",
+    metadata,
+    Column("id", big_id(), primary_key=True, autoincrement=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("provider", String(20), nullable=False),
+    Column("event_key", String(200), nullable=False),
+    Column("provider_id", String(255)),
+    Column("touch_id", String(ID), ForeignKey("touches.id", ondelete="SET NULL")),
+    Column("outcome", String(20), nullable=False),
+    Column("detail", String(500)),
+    Column("received_at", UTCDateTime, nullable=False),
+    UniqueConstraint("store_id", "provider", "event_key"),
+    Index(None, "touch_id"),
 )

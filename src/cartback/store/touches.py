@@ -71,6 +71,11 @@ _TOUCH_STATE = (
     "lease_until",
     "sent_at",
     "provider_id",
+    "delivered_at",
+    "provider_error",
+    "segments",
+    "cost_estimate",
+    "cost_currency",
     "updated_at",
 )
 
@@ -208,6 +213,26 @@ class SqlTouchRepository:
             return {}
         query = select(touches).where(member_of(self._db, touches.c.id, touch_ids))
         return {row["id"]: _touch(row) for row in self._db.execute(query).mappings()}
+
+    def has_sent(self, contact_id: str, channel: Channel) -> bool:
+        query = (
+            select(touches.c.id)
+            .join(enrollments, enrollments.c.id == touches.c.enrollment_id)
+            .where(
+                enrollments.c.contact_id == contact_id,
+                touches.c.channel == channel.value,
+                touches.c.status.in_(_WENT),
+            )
+            .limit(1)
+        )
+        return self._db.execute(query).first() is not None
+
+    def by_provider_id(self, store_id: str, provider_id: str) -> TouchRecord | None:
+        query = select(touches).where(
+            touches.c.provider_id == provider_id, touches.c.store_id == store_id
+        )
+        row = self._db.execute(query.limit(1)).mappings().first()
+        return _touch(row) if row else None
 
     def save_many(self, records: Sequence[TouchRecord]) -> None:
         if not records:
@@ -636,6 +661,8 @@ def _outbox_row(message: OutboxMessage) -> dict[str, Any]:
         "to_address": message.to,
         "subject": message.subject,
         "body": message.text,
+        "html": message.html,
+        "headers": message.headers,
         "created_at": message.created_at,
     }
 
@@ -650,6 +677,8 @@ def _outbox(row: Any) -> OutboxMessage:
         subject=row["subject"],
         text=row["body"],
         created_at=row["created_at"],
+        html=row["html"],
+        headers=row["headers"],
         status=row["status"],
         sent_at=row["sent_at"],
     )
@@ -691,6 +720,11 @@ def _touch_row(record: TouchRecord) -> dict[str, Any]:
         "lease_until": record.lease_until,
         "sent_at": record.sent_at,
         "provider_id": record.provider_id,
+        "delivered_at": record.delivered_at,
+        "provider_error": record.provider_error,
+        "segments": record.segments,
+        "cost_estimate": record.cost_estimate,
+        "cost_currency": record.cost_currency,
         "created_at": record.created_at,
         "updated_at": record.updated_at,
     }
@@ -714,6 +748,11 @@ def _touch(row: Any) -> TouchRecord:
         lease_until=row["lease_until"],
         sent_at=row["sent_at"],
         provider_id=row["provider_id"],
+        delivered_at=row["delivered_at"],
+        provider_error=row["provider_error"],
+        segments=row["segments"],
+        cost_estimate=row["cost_estimate"],
+        cost_currency=row["cost_currency"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )

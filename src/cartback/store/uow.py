@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine
 
 from cartback.store.carts import SqlCartRepository
 from cartback.store.catalog import SqlCatalogRepository
+from cartback.store.deliveries import SqlDeliveryEventRepository
 from cartback.store.flows import SqlFlowRepository
 from cartback.store.optouts import (
     SqlInboundMessageRepository,
@@ -28,6 +29,8 @@ from cartback.store.repositories import (
     SqlWorkerRepository,
 )
 from cartback.store.retention import SqlRetentionRepository
+from cartback.store.short_links import SqlShortLinkRepository
+from cartback.store.templates import SqlMessageTemplateRepository
 from cartback.store.touches import (
     SqlEnrollmentRepository,
     SqlOutboxRepository,
@@ -61,6 +64,9 @@ class SqlUnitOfWork:
     touches: SqlTouchRepository
     outbox: SqlOutboxRepository
     catalog: SqlCatalogRepository
+    short_links: SqlShortLinkRepository
+    deliveries: SqlDeliveryEventRepository
+    templates: SqlMessageTemplateRepository
 
     def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self._engine = engine
@@ -92,6 +98,9 @@ class SqlUnitOfWork:
         self.touches = SqlTouchRepository(connection)
         self.outbox = SqlOutboxRepository(connection)
         self.catalog = SqlCatalogRepository(connection)
+        self.short_links = SqlShortLinkRepository(connection)
+        self.deliveries = SqlDeliveryEventRepository(connection)
+        self.templates = SqlMessageTemplateRepository(connection)
         return self
 
     def __exit__(

@@ -30,7 +30,7 @@ def read_messages(
 ) -> MessagesPublic:
     """
     The store's messages, oldest first: `id`, `touch_id`, `channel`, `to`, `subject` (email),
-    `text`, `html` (null until HTML templates arrive), `status` and `sent_at` of the touch.
+    `text`, `html` and `headers` (email), `status` and `sent_at` of the touch.
     Filter by the platform's cart id and by channel (`email`, `sms`).
     """
     if cart_id is not None and "\x00" in cart_id:
