@@ -34,8 +34,8 @@ from cartback.services.sms_config import configure_sms
 from cartback.services.stores import CreatedStore
 from cartback.settings import SmsBackend
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "fixtures"
-CREATED = json.loads((FIXTURES / "twilio_message_create_response_queued.json").read_text("utf-8"))
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "twilio"
+CREATED = json.loads((FIXTURES / "message_create_response_queued.json").read_text("utf-8"))
 ACCOUNT = "AC" + "a" * 32
 TOKEN = "0123456789abcdef0123456789abcdef"
 NUMBER = "+14155550100"
