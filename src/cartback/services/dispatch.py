@@ -38,6 +38,7 @@ from cartback.domain.guards import (
     Defer,
     FrequencyCap,
     GuardPolicy,
+    ItemStock,
     Locality,
     OrderMatch,
     Send,
@@ -446,6 +447,7 @@ def _decide_one(
     uow, now = work.uow, work.now
     flows = work.store_flows(store.id)
     status: TouchStatus | None = None
+    stock: tuple[ItemStock, ...] = ()
     skipped = _condition(uow, store, contact, record, touch, enrollment, flows)
     if skipped is not None:
         _write(uow, touch, TouchStatus.SKIPPED, skipped, now)
@@ -457,6 +459,7 @@ def _decide_one(
         status = TouchStatus.DEFERRED
     else:
         context = _context(uow, store, contact, record, touch, enrollment, flows, now)
+        stock = context.items
         decision = _patience(decide(context, now), store, enrollment)
         if not isinstance(decision, Send):
             status = _apply(uow, touch, enrollment, decision, now)
@@ -467,7 +470,7 @@ def _decide_one(
     if status is not None:
         report.count(status)
         return None
-    outgoing = _start_sending(work, touch, store, record, contact, enrollment.flow)
+    outgoing = _start_sending(work, touch, store, record, contact, enrollment.flow, stock)
     if outgoing is None:
         report.count(TouchStatus.DEFERRED)
     return outgoing
@@ -524,10 +527,12 @@ def _start_sending(
     record: CartRecord,
     contact: Contact,
     flow: str,
+    stock: tuple[ItemStock, ...],
 ) -> _Outgoing | None:
     """
     Write the touch `sending` under this worker's lease; the message goes after the commit. A
     text whose sender has no slot now is deferred `sender_rate` to the slot reserved for it.
+    `stock` is the guards' stock read, so the message's words match what the guards saw.
     """
     now = work.now
     composed = work.config.composer.compose(
@@ -537,7 +542,7 @@ def _start_sending(
         contact=contact,
         touch=touch,
         flow=flow,
-        stock=cart_stock(work.uow, record),
+        stock=stock,
         now=now,
         overrides=work.overrides(store.id, touch),
     )
