@@ -15,11 +15,12 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from cartback.domain.cart import CartStatus
-from cartback.domain.catalog import CatalogItem
+from cartback.domain.catalog import CatalogItem, merged
 from cartback.domain.consent import (
     Channel,
     ConsentFact,
@@ -29,6 +30,7 @@ from cartback.domain.consent import (
     erased_address,
 )
 from cartback.domain.delivery import DeliveryEvent
+from cartback.domain.discounts import GIVEN, OfferStatus
 from cartback.domain.errors import InvalidInput
 from cartback.domain.identity import ContactRef
 from cartback.domain.ingest import EventOutcome, Inbound
@@ -40,11 +42,15 @@ from cartback.domain.ports import (
     EnrollmentRecord,
     InboundMessage,
     MessageTemplate,
+    OfferRecord,
     OrderRecord,
     OutboundMessage,
     OutboxMessage,
+    PartnerProgram,
+    PartnerTotals,
     PersonalData,
     ShortLink,
+    SimilarItem,
     SmsConfirmation,
     StockWatch,
     StoredFlow,
@@ -158,6 +164,18 @@ class WorkerRow:
 
 
 @dataclass(kw_only=True)
+class PartnerCodeRow:
+    """
+    One code of a partner's pool.
+    """
+
+    program_id: str
+    code: str
+    offer_id: str | None = None
+    assigned_at: datetime | None = None
+
+
+@dataclass(kw_only=True)
 class FakeDatabase:
     """
     The committed state every fake unit of work starts from.
@@ -184,6 +202,9 @@ class FakeDatabase:
     catalog: dict[tuple[str, str], CatalogItem] = field(default_factory=dict)
     watches: dict[tuple[str, str], StockWatch] = field(default_factory=dict)
     short_links: dict[str, ShortLink] = field(default_factory=dict)
+    offers: dict[str, OfferRecord] = field(default_factory=dict)
+    partner_programs: dict[str, PartnerProgram] = field(default_factory=dict)
+    partner_codes: list[PartnerCodeRow] = field(default_factory=list)
     deliveries: list[DeliveryEvent] = field(default_factory=list)
     templates: dict[tuple[str, str, str, str], MessageTemplate] = field(default_factory=dict)
     commits: int = 0
@@ -220,6 +241,9 @@ class FakeDatabase:
             "catalog",
             "watches",
             "short_links",
+            "offers",
+            "partner_programs",
+            "partner_codes",
             "deliveries",
             "templates",
         ):
@@ -1267,11 +1291,21 @@ class InMemoryTouchRepository:
         return {t: self._db.touches[t] for t in touch_ids if t in self._db.touches}
 
     def save(self, record: TouchRecord) -> None:
-        self._db.touches[record.id] = record
+        # `clicked_at` is written only by `record_click`, as in the SQL repository.
+        stored = self._db.touches.get(record.id)
+        clicked_at = stored.clicked_at if stored is not None else record.clicked_at
+        self._db.touches[record.id] = replace(record, clicked_at=clicked_at)
 
     def save_many(self, records: Sequence[TouchRecord]) -> None:
         for record in records:
             self.save(record)
+
+    def record_click(self, touch_id: str, at: datetime) -> bool:
+        touch = self._db.touches.get(touch_id)
+        if touch is None or touch.clicked_at is not None:
+            return False
+        self._db.touches[touch_id] = replace(touch, clicked_at=at)
+        return True
 
     def claim_due(self, *, now: datetime, limit: int) -> list[TouchRecord]:
         def claimable(t: TouchRecord) -> bool:
@@ -1472,7 +1506,9 @@ class InMemoryCatalogRepository:
 
     def upsert(self, store_id: str, items: Sequence[CatalogItem]) -> None:
         for item in items:
-            self._db.catalog[(store_id, item.key)] = item
+            self._db.catalog[(store_id, item.key)] = merged(
+                self._db.catalog.get((store_id, item.key)), item
+            )
 
     def watch(self, store_id: str, cart_id: str, watches: Sequence[StockWatch]) -> None:
         for key in [k for k in self._db.watches if k[0] == cart_id]:
@@ -1490,6 +1526,31 @@ class InMemoryCatalogRepository:
     def unwatch(self, cart_id: str, item_keys: Sequence[str]) -> None:
         for key in item_keys:
             self._db.watches.pop((cart_id, key), None)
+
+    def similar(
+        self,
+        store_id: str,
+        item_keys: Sequence[str],
+        *,
+        categories: Sequence[str] = (),
+        limit: int = 4,
+    ) -> list[SimilarItem]:
+        # Read through getattr: the page fields arrive on `CatalogItem` with the product feeds.
+        named = self.get_many(store_id, item_keys).values()
+        wanted = ({getattr(i, "category", None) for i in named} | set(categories)) - {None}
+        left_out = {i.key for i in named}
+        found = [
+            SimilarItem(key=i.key, title=i.title or "", url=getattr(i, "url", None) or "")
+            for (s, _), i in self._db.catalog.items()
+            if s == store_id
+            and i.key not in left_out
+            and getattr(i, "category", None) in wanted
+            and i.in_stock
+            and not i.preorder
+            and i.title
+            and getattr(i, "url", None)
+        ]
+        return sorted(found, key=lambda f: (f.title, f.key))[:limit]
 
 
 class InMemoryOutboxRepository:
@@ -1576,6 +1637,147 @@ class InMemoryShortLinkRepository:
         return self._db.short_links.get(code)
 
 
+class InMemoryOfferRepository:
+    """
+    Offers by id; unique per store by code and per enrollment by offer key.
+    """
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._db = database
+
+    def add(self, record: OfferRecord) -> OfferRecord | None:
+        record = replace(record, code=record.code.upper())
+        for existing in self._db.offers.values():
+            if (existing.enrollment_id, existing.offer_key) == (
+                record.enrollment_id,
+                record.offer_key,
+            ):
+                return existing
+        if self.by_code(record.store_id, record.code) is not None:
+            return None
+        self._db.offers[record.id] = record
+        return record
+
+    def save(self, record: OfferRecord) -> None:
+        self._db.offers[record.id] = record
+
+    def get(self, offer_id: str) -> OfferRecord | None:
+        return self._db.offers.get(offer_id)
+
+    def by_code(self, store_id: str, code: str) -> OfferRecord | None:
+        wanted = code.strip().upper()
+        return next(
+            (o for o in self._db.offers.values() if (o.store_id, o.code) == (store_id, wanted)),
+            None,
+        )
+
+    def for_enrollment(self, enrollment_id: str) -> list[OfferRecord]:
+        found = [o for o in self._db.offers.values() if o.enrollment_id == enrollment_id]
+        return sorted(found, key=lambda o: (o.created_at, o.id))
+
+    def given_since(self, store_id: str, contact_id: str, since: datetime) -> int:
+        return sum(
+            1
+            for o in self._db.offers.values()
+            if (o.store_id, o.contact_id) == (store_id, contact_id)
+            and o.created_at >= since
+            and o.status in GIVEN
+        )
+
+    def waiting(self, *, now: datetime, limit: int) -> list[OfferRecord]:
+        found = [
+            o
+            for o in self._db.offers.values()
+            if o.status is OfferStatus.PENDING and (o.retry_at is None or o.retry_at <= now)
+        ]
+        return sorted(found, key=lambda o: (o.created_at, o.id))[:limit]
+
+    def to_revoke(self, *, now: datetime, limit: int) -> list[OfferRecord]:
+        live = (OfferStatus.ACTIVE, OfferStatus.SUPERSEDED)
+        found = [
+            o
+            for o in self._db.offers.values()
+            if (
+                (o.status in live and o.expires_at <= now)
+                or o.status in (OfferStatus.SUPERSEDED, OfferStatus.EXPIRED)
+            )
+            and (o.retry_at is None or o.retry_at <= now)
+        ]
+        return sorted(found, key=lambda o: (o.expires_at, o.id))[:limit]
+
+
+class InMemoryPartnerRepository:
+    """
+    Partner programs, unique per store and name, and their pools (codes in upload order).
+    """
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._db = database
+
+    def add(self, program: PartnerProgram) -> bool:
+        if self.get(program.store_id, program.name) is not None:
+            return False
+        self._db.partner_programs[program.id] = program
+        return True
+
+    def save(self, program: PartnerProgram) -> None:
+        self._db.partner_programs[program.id] = program
+
+    def get(self, store_id: str, name: str) -> PartnerProgram | None:
+        return next(
+            (
+                p
+                for p in self._db.partner_programs.values()
+                if (p.store_id, p.name) == (store_id, name)
+            ),
+            None,
+        )
+
+    def list(self, store_id: str) -> list[PartnerProgram]:
+        found = [p for p in self._db.partner_programs.values() if p.store_id == store_id]
+        return sorted(found, key=lambda p: p.name)
+
+    def add_codes(self, program_id: str, codes: Sequence[str]) -> int:
+        known = {r.code for r in self._db.partner_codes if r.program_id == program_id}
+        added = 0
+        for code in codes:
+            if code not in known:
+                known.add(code)
+                self._db.partner_codes.append(PartnerCodeRow(program_id=program_id, code=code))
+                added += 1
+        return added
+
+    def take_code(self, program_id: str, at: datetime) -> str | None:
+        check_aware(at, "at")
+        for row in self._db.partner_codes:
+            if row.program_id == program_id and row.assigned_at is None:
+                row.assigned_at = at
+                return row.code
+        return None
+
+    def link_code(self, program_id: str, code: str, offer_id: str) -> None:
+        for row in self._db.partner_codes:
+            if (row.program_id, row.code) == (program_id, code):
+                row.offer_id = offer_id
+
+    def codes_available(self, program_id: str) -> int:
+        return sum(
+            1
+            for r in self._db.partner_codes
+            if r.program_id == program_id and r.assigned_at is None
+        )
+
+    def totals(self, store_id: str, source: str) -> PartnerTotals:
+        found = [
+            o for o in self._db.offers.values() if (o.store_id, o.source) == (store_id, source)
+        ]
+        return PartnerTotals(
+            given=sum(1 for o in found if o.status in GIVEN),
+            redeemed=sum(1 for o in found if o.redeemed_at is not None),
+            discount_total=sum((o.discount_amount or Decimal(0) for o in found), Decimal(0)),
+        )
+
+
 class InMemoryMessageTemplateRepository:
     """
     Stores' own templates, keyed by store, name, channel and locale.
@@ -1653,6 +1855,8 @@ class FakeUnitOfWork:
     outbox: InMemoryOutboxRepository
     catalog: InMemoryCatalogRepository
     short_links: InMemoryShortLinkRepository
+    offers: InMemoryOfferRepository
+    partners: InMemoryPartnerRepository
     deliveries: InMemoryDeliveryEventRepository
     templates: InMemoryMessageTemplateRepository
 
@@ -1685,6 +1889,8 @@ class FakeUnitOfWork:
         self.outbox = InMemoryOutboxRepository(self._working)
         self.catalog = InMemoryCatalogRepository(self._working)
         self.short_links = InMemoryShortLinkRepository(self._working)
+        self.offers = InMemoryOfferRepository(self._working)
+        self.partners = InMemoryPartnerRepository(self._working)
         self.deliveries = InMemoryDeliveryEventRepository(self._working)
         self.templates = InMemoryMessageTemplateRepository(self._working)
         return self
@@ -1740,6 +1946,8 @@ class FakeUnitOfWork:
             self.outbox,
             self.catalog,
             self.short_links,
+            self.offers,
+            self.partners,
             self.deliveries,
             self.templates,
         ):

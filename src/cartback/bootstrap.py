@@ -23,6 +23,7 @@ from cartback.kit.keys import SecretBox
 from cartback.kit.metrics import Metrics
 from cartback.services.compose import Composer
 from cartback.services.dispatch import SenderThrottle
+from cartback.services.offers import OfferPlatforms
 from cartback.services.sms_config import sms_credentials
 from cartback.settings import EmailBackend, Settings, SmsBackend
 from cartback.store.database import create_database_engine
@@ -49,6 +50,8 @@ class Container:
     #: The email channel `CARTBACK_EMAIL_BACKEND` chooses (SMTP, Resend), built once per process
     #: so its workers share one connection; None for the outbox.
     email_channel: SmtpChannel | ResendChannel | None = None
+    #: Each store's discount API, shared by the process's workers (built per settings version).
+    offer_platforms: OfferPlatforms | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -75,6 +78,7 @@ class Container:
             channels=self.channels(),
             throttle=self.throttle,
             composer=self.composer(),
+            offers=self.offers(),
         )
         self.workers.append(worker)
         self._listen()
@@ -92,6 +96,18 @@ class Container:
     def _wake_workers(self) -> None:
         for worker in self.workers:
             worker.wake()
+
+    def offers(self) -> OfferPlatforms:
+        """
+        The stores' discount APIs: a platform store whose API access is configured creates
+        its codes there; others keep them in Cartback (`GET /v1/offers/{code}`).
+        """
+        if self.offer_platforms is None:
+            from cartback.sources.discounts import discount_platform
+
+            box = self.box
+            self.offer_platforms = OfferPlatforms(lambda store: discount_platform(store, box))
+        return self.offer_platforms
 
     def composer(self) -> Composer:
         """
@@ -159,6 +175,8 @@ class Container:
             self.listener = None
         if self.email_channel is not None:
             self.email_channel.close()
+        if self.offer_platforms is not None:
+            self.offer_platforms.close()
         self.engine.dispose()
 
 

@@ -23,6 +23,8 @@ from cartback.commands.email import email_app
 from cartback.commands.flows import flows_app
 from cartback.commands.messages import messages_app, templates_app
 from cartback.commands.messages import preview as preview_command
+from cartback.commands.offers import offers_app
+from cartback.commands.partners import partners_app
 from cartback.commands.purge import purge as purge_command
 from cartback.commands.sms import sms_app
 from cartback.domain.durations import format_duration, parse_duration
@@ -44,6 +46,8 @@ app.add_typer(email_app, name="email")
 app.add_typer(flows_app, name="flows")
 app.add_typer(messages_app, name="messages")
 app.add_typer(templates_app, name="templates")
+app.add_typer(offers_app, name="offers")
+app.add_typer(partners_app, name="partners")
 app.command("preview")(preview_command)
 
 DatabaseUrl = Annotated[

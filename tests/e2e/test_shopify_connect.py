@@ -20,9 +20,11 @@ import pytest
 from harness import Cli, Server, free_port
 from sqlalchemy import func, select
 
+from cartback.kit.keys import SecretBox
 from cartback.sources.shopify import signature
 from cartback.store.database import create_database_engine
 from cartback.store.tables import stores, webhook_secrets
+from helpers import TEST_SECRET
 
 pytestmark = pytest.mark.e2e
 
@@ -413,3 +415,27 @@ def test_after_connecting_shopifys_signed_deliveries_are_accepted(
     with server.client() as client:
         cart = client.get("/v1/carts/c-1").json()
     assert ("checkout", "10.00", 2) == (cart["stage"], cart["total"], cart["item_count"])
+
+
+def test_keep_token_keeps_the_access_token_sealed_for_discount_codes(
+    cli: Cli, database_url: str, fake_shop: tuple[FakeShop, str]
+) -> None:
+    """
+    With --keep-token the token is kept sealed (never in clear) under the store's Shopify
+    credentials, and opens with the service's key; connecting again without the flag keeps it,
+    and a store connected without it keeps none.
+    """
+    # given
+    _, admin_url = fake_shop
+    kept, plain = _store(cli), _store(cli)
+    # when
+    first = _connect(cli, kept, admin_url, "--keep-token", "--json")
+    again = _connect(cli, kept, admin_url, "--json")
+    without = _connect(cli, plain, admin_url, "--json")
+    # then
+    assert (0, 0, 0) == (first.returncode, again.returncode, without.returncode)
+    settings, _ = _stored(database_url, kept)
+    sealed = settings["shopify"]["credentials"]["access_token"]
+    assert TOKEN not in json.dumps(settings) + first.stdout + first.stderr
+    assert TOKEN == SecretBox([TEST_SECRET]).open(sealed)
+    assert "credentials" not in _stored(database_url, plain)[0]["shopify"]

@@ -1,12 +1,13 @@
 """
 Short restore links (`/s/{code}`): one code per touch, drawn from an unambiguous alphabet; a
-live code redirects (303) to the touch's signed restore link, on GET and HEAD; an unknown code
-gets a friendly 404 page, an expired one a 410 page linking to the store.
+live code redirects (303) to the touch's signed restore link, on GET and HEAD, and counts a
+person's click on its touch once; an unknown code gets a friendly 404 page, an expired one a
+410 page linking to the store.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -15,12 +16,16 @@ from sms_touch import sms_touch
 
 from cartback.bootstrap import Container
 from cartback.engine.clock import SimulatedClock
-from cartback.services.links import RestoreLinks, RestoreTarget
+from cartback.services.links import RestoreLinks
 from cartback.services.short_links import ALPHABET, CODE_LENGTH, short_link
 from cartback.services.stores import CreatedStore
 from helpers import TEST_SECRET
 
 WEEK = timedelta(days=7)
+PHONE_BROWSER = {
+    "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+}
 
 
 def _code(container: Container, store: CreatedStore, touch_id: str) -> str:
@@ -96,7 +101,8 @@ def test_a_live_code_redirects_to_the_touchs_restore_link(
     assert location.startswith(container.settings.base_url.rstrip("/") + "/r/")
     links = RestoreLinks(secret_keys=[TEST_SECRET], base_url=container.settings.base_url)
     token = urlsplit(location).path.rsplit("/", 1)[1]
-    assert RestoreTarget(store_id=store.store.id, touch_id=touch.id) == links.read(token)
+    target = links.read(token)
+    assert (store.store.id, touch.id) == (target.store_id, target.touch_id)
     assert "no-store" == response.headers["cache-control"]
 
 
@@ -169,3 +175,61 @@ def test_other_methods_are_not_allowed(client: TestClient) -> None:
 
     # then
     assert 405 == response.status_code
+
+
+def _clicked_at(container: Container, touch_id: str) -> datetime | None:
+    with container.uow_factory(read_only=True) as uow:
+        touch = uow.touches.get(touch_id)
+    assert touch is not None
+    return touch.clicked_at
+
+
+def test_following_a_short_link_counts_the_click_once(
+    client: TestClient, container: Container, store: CreatedStore, clock: SimulatedClock
+) -> None:
+    """
+    Two taps on the text's link: the touch keeps the first one's time.
+    """
+    # given
+    touch = sms_touch(container, store.store.id)
+    code = _code(container, store, touch.id)
+    first = clock.now()
+
+    # when
+    client.get(f"/s/{code}", headers=PHONE_BROWSER, follow_redirects=False)
+    clock.advance(timedelta(minutes=5))
+    client.get(f"/s/{code}", headers=PHONE_BROWSER, follow_redirects=False)
+
+    # then
+    assert first == _clicked_at(container, touch.id)
+
+
+@pytest.mark.parametrize(
+    ("method", "headers"),
+    [
+        pytest.param("HEAD", PHONE_BROWSER, id="head"),
+        pytest.param("GET", {"User-Agent": "WhatsApp/2.23.20.0 A"}, id="whatsapp"),
+        pytest.param("GET", {"User-Agent": "TelegramBot (like TwitterBot)"}, id="telegram"),
+        pytest.param("GET", {**PHONE_BROWSER, "Sec-Purpose": "prefetch"}, id="prefetch"),
+    ],
+)
+def test_a_link_preview_of_a_short_link_is_not_a_click(
+    client: TestClient,
+    container: Container,
+    store: CreatedStore,
+    method: str,
+    headers: dict[str, str],
+) -> None:
+    """
+    A messenger drawing its preview card gets the redirect, and the touch stays unclicked.
+    """
+    # given
+    touch = sms_touch(container, store.store.id)
+    code = _code(container, store, touch.id)
+
+    # when
+    response = client.request(method, f"/s/{code}", headers=headers, follow_redirects=False)
+
+    # then
+    assert 303 == response.status_code
+    assert _clicked_at(container, touch.id) is None

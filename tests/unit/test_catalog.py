@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -19,6 +20,7 @@ from cartback.domain.catalog import (
     is_stale,
     item_stock,
     line_keys,
+    merged,
     watch_reason,
 )
 from cartback.domain.events import LineItem
@@ -136,6 +138,17 @@ def test_a_line_finds_its_variant_then_its_product_then_its_sku() -> None:
     assert find_item(LineItem(product_id="p-3"), items) is None
 
 
+def test_a_storefront_line_with_a_shopify_variant_gid_finds_the_numbered_variant() -> None:
+    """
+    A Shopify storefront names the variant `gid://shopify/ProductVariant/41`; the catalog (from
+    webhooks) knows it as `41`: the line still finds its item, its own key first.
+    """
+    numbered = item(variant_id="41", product_id="9001")
+    line = LineItem(product_id="9001", variant_id="gid://shopify/ProductVariant/41")
+    assert ("v:gid://shopify/ProductVariant/41", "v:41", "p:9001") == line_keys(line)
+    assert numbered == find_item(line, {numbered.key: numbered})
+
+
 def test_the_guards_see_unknown_and_preorder_items_as_never_read() -> None:
     """
     Unknown and pre-order items are unconfirmed; others carry their read and count.
@@ -157,3 +170,93 @@ def test_an_item_refuses_naive_times_and_a_missing_product() -> None:
         item(read_at=datetime(2026, 1, 1))  # noqa: DTZ001
     with pytest.raises(ValueError, match="product_id"):
         item(product_id="")
+
+
+def priced(**overrides: object) -> CatalogItem:
+    values: dict[str, object] = {
+        "price": Decimal("19.99"),
+        "compare_at_price": Decimal("24.99"),
+        "cost": Decimal("8.00"),
+        "currency": "EUR",
+        "category": "Mugs",
+        "url": "https://shop.example.com/products/mug",
+        "image_url": "https://cdn.example.com/mug.jpg",
+    }
+    values.update(overrides)
+    return item(**values)
+
+
+def test_a_price_change_is_no_stock_change_and_is_not_stale() -> None:
+    """
+    Only the price moved (same time or later): no flow is told, and the read is written.
+    """
+    old = priced(available=True)
+    new = replace(old, price=Decimal("14.99"))
+    assert frozenset() == changes(old, new)
+    assert not is_stale(old, new)
+    assert is_stale(old, replace(new, updated_at=NOW - timedelta(seconds=1)))
+
+
+def test_a_read_without_prices_keeps_the_known_ones() -> None:
+    """
+    An inventory-only read (no prices, no page details) keeps them, and takes its stock.
+    """
+    old = priced()
+    new = item(available=True, quantity=4)
+    assert replace(old, available=True, quantity=4) == merged(old, new)
+    assert new == merged(None, new)
+
+
+def test_a_new_price_restates_the_sale_and_keeps_the_cost() -> None:
+    """
+    A price without a "was" price ends the sale; the cost it does not carry is kept.
+    """
+    new = item(price=Decimal("24.99"), currency="EUR")
+    result = merged(priced(), new)
+    assert (Decimal("24.99"), None, Decimal("8.00"), "EUR") == (
+        result.price,
+        result.compare_at_price,
+        result.cost,
+        result.currency,
+    )
+    assert not result.on_sale
+    assert priced().on_sale
+
+
+def test_amounts_in_another_currency_are_dropped_not_mixed() -> None:
+    """
+    A read in USD with only a cost: the EUR price is not kept beside it.
+    """
+    result = merged(priced(), item(cost=Decimal("9.00"), currency="USD"))
+    assert (None, None, Decimal("9.00"), "USD") == (
+        result.price,
+        result.compare_at_price,
+        result.cost,
+        result.currency,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"price": Decimal("1")}, "currency"),
+        ({"cost": Decimal("1")}, "currency"),
+        ({"price": Decimal("-1"), "currency": "EUR"}, "price"),
+        ({"price": Decimal("NaN"), "currency": "EUR"}, "price"),
+        ({"price": Decimal("1"), "currency": "eur"}, "currency"),
+        ({"compare_at_price": Decimal("2"), "currency": "EUR"}, "compare_at_price"),
+        ({"url": "javascript:alert(1)"}, "url"),
+        ({"image_url": "/relative.jpg"}, "image_url"),
+        ({"url": "https://x.example/" + "a" * 2048}, "url"),
+        ({"category": "c" * 501}, "category"),
+    ],
+)
+def test_an_item_refuses_prices_without_currency_and_links_that_are_not_web_pages(
+    fields: dict[str, object], message: str
+) -> None:
+    """
+    Amounts need a currency and must be finite and not negative; a "was" price needs a
+    price; links are http(s) of at most 2,048 characters.
+    """
+    with pytest.raises(ValueError, match=message):
+        item(**fields)

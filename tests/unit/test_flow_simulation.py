@@ -416,6 +416,22 @@ def test_offers_count_where_their_condition_holds(
     assert [("offers", 0, "email", 2), ("offers", 1, "email", 2)] == _sent(report)
 
 
+def test_offers_count_where_their_built_in_rules_hold(
+    simulate: Callable[..., SimulationReport], left_cart: Callable[..., CartRecord]
+) -> None:
+    """
+    The offer's `min_total` is applied as dispatch applies it: the 100 USD cart gets the offer,
+    the 40 USD one does not.
+    """
+    # given
+    left_cart(price=100)
+    left_cart(price=40)
+    # when
+    report = simulate(WITH_OFFER.replace('when: "cart.total >= 80"', "min_total: 80"))
+    # then
+    assert [("offers", 1, 1, 1)] == [(o.flow, o.step, o.shown, o.left_out) for o in report.offers]
+
+
 def test_carts_without_a_flow_or_contact_are_counted_not_enrolled(
     simulate: Callable[..., SimulationReport],
     left_cart: Callable[..., CartRecord],

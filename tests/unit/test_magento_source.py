@@ -21,6 +21,7 @@ import pytest
 
 from cartback.domain.errors import Unauthenticated
 from cartback.domain.events import (
+    AppliedDiscount,
     CartSnapshot,
     IdentityClaims,
     LineItem,
@@ -663,3 +664,59 @@ def test_fixture_objects_are_not_changed_by_parsing() -> None:
     message = one(envelope("quote.updated", quote))
     # then
     assert kept == message.payload
+
+
+# --- coupons ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("coupon", "expected"),
+    [
+        ({}, ()),
+        (
+            {"coupon_code": " h20-10off ", "discount_amount": -16, "base_discount_amount": -16},
+            (AppliedDiscount(code="H20-10OFF", amount=Decimal("16.0000")),),
+        ),
+        (
+            {"coupon_code": "CB-7K2M,WELCOME", "discount_amount": "-21.5000"},
+            (AppliedDiscount(code="CB-7K2M"), AppliedDiscount(code="WELCOME")),
+        ),
+        ({"coupon_code": "CB-7K2M", "discount_amount": "lots"}, (AppliedDiscount(code="CB-7K2M"),)),
+        ({"coupon_code": None, "discount_amount": -16}, ()),
+    ],
+)
+def test_a_placed_order_reports_its_coupon_and_the_discount_it_gave(
+    coupon: dict[str, Any], expected: tuple[AppliedDiscount, ...]
+) -> None:
+    """
+    Adobe's order 3 has no coupon (discount 0); with `coupon_code`, the code is reported
+    upper-cased with `discount_amount` made positive (Magento writes it below zero). Several
+    comma-separated codes share one discount, so no amount is given to either; an amount that
+    does not read is unknown; a discount without a code (a cart rule) is no code.
+    """
+    # given
+    body = envelope("order.placed", fixture("order_docs_excerpt.json") | coupon)
+    # when
+    event = one(body).event
+    # then
+    assert isinstance(event, OrderPlaced)
+    assert expected == event.discounts
+
+
+def test_the_rest_poller_reports_the_same_coupon() -> None:
+    """
+    `order_messages`, the `/V1/orders` poller's translation, reads the coupon as the push does.
+    """
+    # given
+    order = fixture("order_docs_excerpt.json") | {"coupon_code": "H20", "discount_amount": -5}
+    # when
+    (message,) = magento.order_messages(
+        order,
+        key=lambda order_id, updated: f"{order_id}:{updated}",
+        received_at=NOW,
+        default_region=None,
+        currency="USD",
+    )
+    # then
+    assert isinstance(message.event, OrderPlaced)
+    assert (AppliedDiscount(code="H20", amount=Decimal("5.0000")),) == message.event.discounts

@@ -16,6 +16,7 @@ import pytest
 from cartback.domain.errors import FieldError
 from cartback.domain.events import (
     MAX_LINES,
+    AppliedDiscount,
     CartSnapshot,
     IdentityClaims,
     ItemAdded,
@@ -1215,3 +1216,40 @@ def test_sizes_are_not_checked_unless_asked() -> None:
     parsed = parse_messages([document], context=ParseContext(now=NOW))
     # then
     assert (1, []) == (len(parsed.messages), parsed.errors)
+
+
+@pytest.mark.parametrize(
+    ("properties", "expected"),
+    [
+        ({}, ()),
+        (
+            {"coupon": " summer20 ", "discount": 12.5},
+            (AppliedDiscount(code="SUMMER20", amount=Decimal("12.5")),),
+        ),
+        (
+            {"coupon": "CB-7K2M", "discount": "3.00"},
+            (AppliedDiscount(code="CB-7K2M", amount=Decimal("3.00")),),
+        ),
+        ({"coupon": "CB-7K2M"}, (AppliedDiscount(code="CB-7K2M"),)),
+        (
+            {"coupon": "CB-7K2M, welcome", "discount": 8},
+            (AppliedDiscount(code="CB-7K2M"), AppliedDiscount(code="WELCOME")),
+        ),
+        ({"coupon": "", "discount": 8}, ()),
+        ({"coupon": ["CB-7K2M"], "discount": "free"}, ()),
+        ({"coupon": "CB-7K2M", "discount": -3}, (AppliedDiscount(code="CB-7K2M"),)),
+    ],
+)
+def test_order_completed_reports_its_coupon_and_discount(
+    properties: dict[str, Any], expected: tuple[AppliedDiscount, ...]
+) -> None:
+    """
+    The spec's `coupon` (one string) with the order's `discount`, upper-cased; a
+    comma-separated list is several codes that share the discount (no amount each); a coupon
+    or discount that does not read is left out and never refuses the order.
+    """
+    # given / when
+    event = one(track("Order Completed", properties={"order_id": "o-1", **properties})).event
+    # then
+    assert isinstance(event, OrderPlaced)
+    assert expected == event.discounts

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from cartback.domain.consent import Channel, ConsentClaim, Purpose
 from cartback.domain.errors import InvalidInput, Unauthenticated
 from cartback.domain.events import (
+    AppliedDiscount,
     CartSnapshot,
     IdentityClaims,
     LineItem,
@@ -1155,3 +1156,54 @@ def test_rest_topic_names_map_to_the_graphql_enum(topic: str, enum: str) -> None
     """
     # given / when / then
     assert enum == topic_enum(topic)
+
+
+# --- discount codes -------------------------------------------------------------------------
+
+
+def test_an_order_reports_its_discount_codes_upper_cased_with_their_amounts() -> None:
+    """
+    The REST order's `TENOFF` (10.00) is reported; a free-shipping code (`type: shipping`)
+    is one too, with the shipping it took off; codes are stripped and upper-cased.
+    """
+    # given
+    order = payload("order_rest.json")
+    order["discount_codes"] = [
+        *order["discount_codes"],
+        {"code": " shipfree ", "amount": "4.95", "type": "shipping"},
+    ]
+    # when
+    event = one("orders/create", order).event
+    # then
+    assert isinstance(event, OrderPlaced)
+    assert (
+        AppliedDiscount(code="TENOFF", amount=Decimal("10.00")),
+        AppliedDiscount(code="SHIPFREE", amount=Decimal("4.95")),
+    ) == event.discounts
+
+
+@pytest.mark.parametrize(
+    ("codes", "expected"),
+    [
+        ([], ()),
+        (None, ()),
+        ("TENOFF", ()),
+        ([{"code": "", "amount": "1.00"}, {"amount": "2.00"}, "TENOFF"], ()),
+        ([{"code": "tenoff", "amount": "ten"}], (AppliedDiscount(code="TENOFF"),)),
+    ],
+)
+def test_unreadable_discount_codes_are_left_out_not_refused(
+    codes: Any, expected: tuple[AppliedDiscount, ...]
+) -> None:
+    """
+    The 2024 order without codes has none; a code that does not read is dropped, an amount
+    that does not read is unknown, and the order is never refused for either.
+    """
+    # given
+    order = payload("orders_create_2024.json")
+    order["discount_codes"] = codes
+    # when
+    event = one("orders/create", order).event
+    # then
+    assert isinstance(event, OrderPlaced)
+    assert expected == event.discounts

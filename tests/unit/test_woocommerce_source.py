@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from cartback.domain.cart import CartStatus
 from cartback.domain.errors import Unauthenticated
 from cartback.domain.events import (
+    AppliedDiscount,
     CartSnapshot,
     IdentityClaims,
     LineItem,
@@ -779,3 +780,43 @@ def test_timestamps_are_utc_aware() -> None:
     (message,) = messages(ORDER_BYTES)
     # then
     assert timedelta(0) == message.occurred_at.utcoffset()
+
+
+# --- coupons ----------------------------------------------------------------------------------
+
+
+def test_a_placed_order_reports_its_coupons_upper_cased_with_their_discounts() -> None:
+    """
+    Order 727 has no coupon lines, so no discounts; with two coupons (WooCommerce keeps codes
+    in lower case), each is reported upper-cased with its `discount`.
+    """
+    # given
+    without = order(status="processing")
+    with_coupons = order(
+        status="processing",
+        coupon_lines=[
+            {"id": 1, "code": "welcome10", "discount": "5.40", "discount_tax": "0.00"},
+            {"id": 2, "code": " cb-7k2m ", "discount": "2.00", "discount_tax": "0.00"},
+            {"id": 3, "code": "", "discount": "1.00"},
+        ],
+    )
+    # when
+    (plain,) = messages(without)
+    (coupons,) = messages(with_coupons)
+    # then
+    assert isinstance(plain.event, OrderPlaced)
+    assert () == plain.event.discounts
+    assert isinstance(coupons.event, OrderPlaced)
+    assert (
+        AppliedDiscount(code="WELCOME10", amount=Decimal("5.40")),
+        AppliedDiscount(code="CB-7K2M", amount=Decimal("2.00")),
+    ) == coupons.event.discounts
+
+
+def test_a_coupon_line_that_does_not_read_does_not_refuse_the_order() -> None:
+    """
+    `coupon_lines` of the wrong shape: the order is placed without discounts.
+    """
+    (message,) = messages(order(status="completed", coupon_lines="welcome10"))
+    assert isinstance(message.event, OrderPlaced)
+    assert () == message.event.discounts

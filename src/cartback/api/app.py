@@ -26,8 +26,11 @@ from cartback.api.routes import (
     flows,
     ingest,
     messages,
+    offer_settings,
+    offers,
     ops,
     optouts,
+    partners,
     restore,
     short_links,
     sources,
@@ -153,9 +156,12 @@ def create_app(container: Container, *, bench_routes: bool = False) -> FastAPI:
     app.include_router(carts.router)
     app.include_router(contacts.router)
     app.include_router(messages.router)
+    app.include_router(offers.router)
     app.include_router(restore.router)
     app.include_router(flows.router)
     app.include_router(templates.router)
+    app.include_router(partners.router)
+    app.include_router(offer_settings.router)
     app.include_router(catalog.router)
     app.include_router(twilio.router)  # before the catch-all /webhooks/{platform}/{store_id}
     app.include_router(email_webhooks.router)  # before the catch-all, too

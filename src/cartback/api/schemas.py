@@ -198,6 +198,7 @@ def touch_public(found: CartTouch) -> TouchPublic:
         reason=touch.reason,
         due_at=touch.due_at,
         sent_at=touch.sent_at,
+        clicked_at=touch.clicked_at,
         delivered_at=touch.delivered_at,
         error=touch.provider_error,
         segments=touch.segments,

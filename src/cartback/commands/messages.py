@@ -5,7 +5,7 @@ say about it, its own templates, and a look at a flow step's message before it g
     cartback messages configure --store ID [--locale de-DE] [--postal-address "…"] \
         [--support-email …] [--returns-summary "…"] [--returns-url …] \
         [--payment-option Visa …] [--shipping "DE:4.90 free over 50:1-3" …] \
-        [--logo-url …] [--brand-color "#0a7c59"] [--reset FIELD …]
+        [--logo-url …] [--brand-color "#0a7c59"] [--restore-link-expiry 30d] [--reset FIELD …]
     cartback templates set NAME --store ID [--channel email] [--locale de] \
         [--subject "…"] [--preheader "…"] [--html-file F] [--text-file F]
     cartback templates list --store ID [--json]
@@ -68,6 +68,13 @@ def configure(
     ] = None,
     logo_url: Annotated[str | None, _option("The logo image (https).", "LOGO_URL")] = None,
     brand_color: Annotated[str | None, _option("The brand colour, #rrggbb.", "BRAND_COLOR")] = None,
+    restore_link_expiry: Annotated[
+        str | None,
+        _option(
+            "How long restore and short links work after the message went (30d).",
+            "RESTORE_LINK_EXPIRY",
+        ),
+    ] = None,
     reset: Annotated[
         list[str] | None, _option("A setting to put back to its default; repeat.", "RESET")
     ] = None,
@@ -87,6 +94,7 @@ def configure(
         "payment_options": payment_option or None,
         "logo_url": logo_url,
         "brand_color": brand_color,
+        "restore_link_expiry": restore_link_expiry,
     }
     changes = {k: v for k, v in changes.items() if v is not None}
     if shipping:

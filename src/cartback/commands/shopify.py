@@ -77,6 +77,15 @@ def connect(
             envvar="CARTBACK_BASE_URL", help="Cartback's public https URL that Shopify calls."
         ),
     ] = None,
+    keep_token: Annotated[
+        bool,
+        typer.Option(
+            "--keep-token",
+            envvar="CARTBACK_SHOPIFY_KEEP_TOKEN",
+            help="Keep the access token (sealed) so Cartback can create discount codes; the app "
+            "then needs the write_discounts access scope.",
+        ),
+    ] = False,
     api_version: Annotated[
         str, typer.Option(envvar="CARTBACK_SHOPIFY_API_VERSION", help="Admin API version.")
     ] = API_VERSION,
@@ -91,7 +100,8 @@ def connect(
 ) -> None:
     """
     Subscribe Cartback to the shop's cart, checkout and order webhooks (only the missing ones),
-    and remember the shop and the app's API secret on the store.
+    and remember the shop and the app's API secret on the store (and, with --keep-token, the
+    access token, for discount codes).
     """
     from cartback.services.shopify_connect import record_connection
     from cartback.services.stores import get_store
@@ -115,6 +125,7 @@ def connect(
             store_id=store,
             shop=host,
             api_secret=api_secret,
+            access_token=token if keep_token else None,
         )
     if api_secret:
         report.signing = "added" if connection.secret_added else "known"

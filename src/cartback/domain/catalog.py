@@ -13,15 +13,23 @@ Decisions a reader may look for:
   fresh enough to claim availability (`guards.StockRules.max_age`).
 - **Available** means it can be bought now and is in stock (a count above zero when the
   platform keeps one). A pre-order or coming-soon item is shown, never claimed available.
+- **Prices and page details are optional and sticky.** A read that does not carry them (an
+  inventory-only webhook, a stock feed) keeps what an earlier read said (`merged`); a read that
+  carries a price states the selling pair (`price`, `compare_at_price`) whole, so a sale that
+  ended clears its "was" price. Amounts are in `currency`; a read in another currency drops
+  the stored amounts it does not restate. A price change is not a stock change: it tells no
+  flow anything (`changes`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
-from cartback.domain.events import LineItem
+from cartback.domain.events import MAX_UNIT_PRICE, LineItem
 from cartback.domain.guards import ItemStock
 from cartback.domain.time import check_aware
 
@@ -30,6 +38,12 @@ MAX_ITEMS = 1000
 MAX_ID = 255
 MAX_TITLE = 500
 MAX_QUANTITY = 10_000_000
+MAX_CATEGORY = 500
+MAX_URL = 2048
+_CURRENCY = re.compile(r"[A-Z]{3}")
+#: A Shopify storefront names a variant by its GraphQL id; webhooks and the catalog by number.
+_SHOPIFY_VARIANT_GID = re.compile(r"gid://shopify/ProductVariant/(\d+)")
+_PAGE_URL = re.compile(r"https?://[^\s]+", re.IGNORECASE)
 
 
 class CatalogChange(StrEnum):
@@ -74,6 +88,20 @@ class CatalogItem:
     read_at: datetime
     #: When the platform last changed the item (when written, if it did not say).
     updated_at: datetime
+    #: The selling price per unit, in `currency`; None when the read did not carry it.
+    price: Decimal | None = None
+    #: The "was" price of an item on sale (above `price`); None when not on sale.
+    compare_at_price: Decimal | None = None
+    #: What a unit costs the merchant (offers' margin floor), when the platform says.
+    cost: Decimal | None = None
+    #: ISO 4217 code of the amounts above; required when any of them is set.
+    currency: str | None = None
+    #: The product's category or type, as the platform names it.
+    category: str | None = None
+    #: The product's page (http or https).
+    url: str | None = None
+    #: The product's (or the variant's) picture (http or https).
+    image_url: str | None = None
 
     def __post_init__(self) -> None:
         check_aware(self.read_at, "read_at")
@@ -83,6 +111,31 @@ class CatalogItem:
             raise ValueError("an item needs a product_id")
         if self.quantity is not None and not -MAX_QUANTITY <= self.quantity <= MAX_QUANTITY:
             raise ValueError(f"quantity must be between {-MAX_QUANTITY} and {MAX_QUANTITY}")
+        self._check_money()
+        self._check_page()
+
+    def _check_money(self) -> None:
+        for name in ("price", "compare_at_price", "cost"):
+            amount: Decimal | None = getattr(self, name)
+            if amount is not None and not (amount.is_finite() and 0 <= amount <= MAX_UNIT_PRICE):
+                raise ValueError(f"{name} must be between 0 and {MAX_UNIT_PRICE}")
+        priced = (self.price, self.compare_at_price, self.cost) != (None, None, None)
+        if priced and self.currency is None:
+            raise ValueError("an item with a price or cost needs its currency")
+        if self.currency is not None and not _CURRENCY.fullmatch(self.currency):
+            raise ValueError("currency must be a three-letter ISO 4217 code in capitals")
+        # A "was" price means something only beside the price it was cut to.
+        if self.compare_at_price is not None and self.price is None:
+            raise ValueError("compare_at_price needs a price")
+
+    def _check_page(self) -> None:
+        if self.category is not None and len(self.category) > MAX_CATEGORY:
+            raise ValueError(f"category must be at most {MAX_CATEGORY} characters")
+        for name in ("url", "image_url"):
+            link: str | None = getattr(self, name)
+            # Shown in messages and pages: a `javascript:` or `data:` link would be an attack.
+            if link is not None and (len(link) > MAX_URL or not _PAGE_URL.fullmatch(link)):
+                raise ValueError(f"{name} must be an http(s) URL of at most {MAX_URL} characters")
 
     @property
     def key(self) -> str:
@@ -98,6 +151,17 @@ class CatalogItem:
         """
         return self.available and (self.quantity is None or self.quantity > 0)
 
+    @property
+    def on_sale(self) -> bool:
+        """
+        Sold below its "was" price (offers may leave such items out).
+        """
+        return (
+            self.price is not None
+            and self.compare_at_price is not None
+            and self.compare_at_price > self.price
+        )
+
 
 def line_keys(line: LineItem) -> tuple[str, ...]:
     """
@@ -106,6 +170,9 @@ def line_keys(line: LineItem) -> tuple[str, ...]:
     keys = []
     if line.variant_id:
         keys.append(f"v:{line.variant_id}")
+        numeric = _SHOPIFY_VARIANT_GID.fullmatch(line.variant_id)
+        if numeric:
+            keys.append(f"v:{numeric[1]}")
     if line.product_id:
         keys.append(f"p:{line.product_id}")
     if line.sku:
@@ -137,6 +204,34 @@ def changes(old: CatalogItem | None, new: CatalogItem) -> frozenset[CatalogChang
     return frozenset(found)
 
 
+def merged(old: CatalogItem | None, new: CatalogItem) -> CatalogItem:
+    """
+    The item to store for a new read: stock from the new read, and the prices and page
+    details it does not carry from the stored one, so a write that does not know them (an
+    inventory-only webhook) does not erase them. A new price restates the selling pair, so a
+    missing `compare_at_price` beside it means "not on sale". Stored amounts in another
+    currency than the new read's are dropped, never shown in the wrong currency.
+    (`SqlCatalogRepository.upsert` applies the same rule in its statement.)
+    """
+    if old is None:
+        return new
+    same_money = new.currency is None or new.currency == old.currency
+    price, compare_at = new.price, new.compare_at_price
+    if price is None and same_money:
+        price, compare_at = old.price, old.compare_at_price
+    cost = new.cost if new.cost is not None or not same_money else old.cost
+    return replace(
+        new,
+        price=price,
+        compare_at_price=compare_at,
+        cost=cost,
+        currency=new.currency or old.currency,
+        category=new.category or old.category,
+        url=new.url or old.url,
+        image_url=new.image_url or old.image_url,
+    )
+
+
 def watch_reason(item: CatalogItem | None) -> WatchReason | None:
     """
     Why an abandoned cart's line is worth watching: it was a pre-order or coming-soon item,
@@ -151,7 +246,9 @@ def watch_reason(item: CatalogItem | None) -> WatchReason | None:
 
 def is_stale(old: CatalogItem | None, new: CatalogItem) -> bool:
     """
-    A read the platform made before the stored one (a late delivery): it changes nothing.
+    A read the platform made before the stored one (a late delivery): it changes nothing, its
+    prices included. A read of the same moment or later is written even when only its price
+    differs (a price change is a change of the item, just not one that tells a flow anything).
     """
     return old is not None and new.updated_at < old.updated_at
 
@@ -176,5 +273,6 @@ __all__ = [
     "is_stale",
     "item_stock",
     "line_keys",
+    "merged",
     "watch_reason",
 ]

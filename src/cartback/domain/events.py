@@ -139,6 +139,17 @@ class PaymentFailed(CartEvent):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class AppliedDiscount:
+    """
+    A discount code the order used and what it took off (in the order's currency), when the
+    platform says.
+    """
+
+    code: str
+    amount: Decimal | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class OrderPlaced(CartEvent):
     """
     The cart became an order.
@@ -148,6 +159,8 @@ class OrderPlaced(CartEvent):
     items: tuple[LineItem, ...] | None = None
     total: Decimal | None = None
     checkout_id: str | None = None
+    #: The discount codes the order used (an offer's code marks it redeemed).
+    discounts: tuple[AppliedDiscount, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

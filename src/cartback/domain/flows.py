@@ -15,6 +15,9 @@ Decisions a reader may look for:
 - `ordered` is always an exit condition, listed or not.
 - Variants split a step's contacts by share; what the shares leave over gets the step's own
   template.
+- A step shows at most one offer: the store's (`offer`) or a co-marketing partner's
+  (`partner_offer`), never both. An offer's limits left out (`expires_in`, `max_per_contact`,
+  `margin_floor`) fall back to the store's offer settings when the offer is given.
 """
 
 from __future__ import annotations
@@ -48,8 +51,15 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _TEMPLATE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./-]{0,99}")
 _WINDOW = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)")
 _EXCLUDE = re.compile(r"on_sale|(category|sku|product):.{1,100}")
+#: A co-marketing program's name (`partner_offer:` on a step).
+_PROGRAM = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+#: Bounds of the offer limits a flow file may set.
+MAX_OFFERS_PER_CONTACT = 1000
+MAX_MIN_TOTAL = Decimal(1_000_000)
 _HINTS = {
     _NAME.pattern: "use lower-case letters, digits, - and _ (at most 64, starting with a letter "
+    "or digit)",
+    _PROGRAM.pattern: "use lower-case letters, digits and - (at most 64, starting with a letter "
     "or digit)",
     _TEMPLATE.pattern: "use letters, digits, -, _, . and / (at most 100)",
 }
@@ -95,14 +105,25 @@ class Trigger:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Offer:
     """
-    A discount attached to a step, for the carts its `when` admits.
+    A discount attached to a step, for the carts its `when` and built-in rules admit
+    (`cartback.domain.offers.eligibility`). Limits left out fall back to the store's offer
+    settings.
     """
 
     kind: OfferKind
     value: Decimal
-    expires_in: timedelta
+    #: None: the store's default (`offers.expires_in`, 48 hours unless changed).
+    expires_in: timedelta | None = None
     when: Expression | None = None
     exclude: tuple[str, ...] = ()
+    #: The cart total (store currency) the offer needs, inclusive.
+    min_total: Decimal | None = None
+    #: Only for contacts who never ordered.
+    first_time_only: bool = False
+    #: At most this many offers per contact in the store's window; None: the store's rule.
+    max_per_contact: int | None = None
+    #: The smallest margin left after the discount, a fraction (0.25); None: the store's rule.
+    margin_floor: Decimal | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -128,6 +149,8 @@ class Step:
     when: Expression | None = None
     offer: Offer | None = None
     variants: tuple[Variant, ...] = ()
+    #: A co-marketing program whose code the step shows instead of a store offer (never both).
+    partner_offer: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -360,6 +383,15 @@ class _Reader:
             raise self.error(node, path, "the number must be finite")
         return value
 
+    def flag(self, node: yaml.Node, path: str) -> bool:
+        """
+        `true` or `false`.
+        """
+        scalar = self.scalar(node, path)
+        if scalar.tag != "tag:yaml.org,2002:bool":
+            raise self.error(node, path, f"{scalar.value!r}: write true or false")
+        return str(scalar.value).lower() in ("true", "yes", "on")
+
     def integer(self, node: yaml.Node, path: str, low: int, high: int) -> int:
         """
         A whole number between `low` and `high`.
@@ -569,7 +601,7 @@ def _steps(reader: _Reader, node: yaml.Node, path: str) -> tuple[Step, ...]:
     return tuple(steps)
 
 
-_STEP_KEYS = ("wait", "channel", "template", "when", "offer", "variants")
+_STEP_KEYS = ("wait", "channel", "template", "when", "offer", "partner_offer", "variants")
 
 
 def _step(reader: _Reader, node: yaml.Node, path: str) -> Step:
@@ -585,10 +617,22 @@ def _step(reader: _Reader, node: yaml.Node, path: str) -> Step:
     if channel is Channel.SMS and "when" not in found:
         when = compile_expression(SMS_CONSENT)
     offer = reader.optional(found, "offer", path, lambda n, p: _offer(reader, n, p))
+    partner = reader.optional(
+        found, "partner_offer", path, lambda n, p: reader.text(n, p, _PROGRAM)
+    )
+    stacked = "offer" in found and "partner_offer" in found
+    if stacked:
+        # Offers never stack: a shopper sees the store's code or a partner's, not both.
+        reader.error(
+            found["partner_offer"],
+            f"{path}.partner_offer",
+            "a step has either offer or partner_offer, not both (offers never stack)",
+        )
     variants = reader.optional(found, "variants", path, lambda n, p: _variants(reader, n, p))
-    if wait is None or channel is None or template is None:
+    if wait is None or channel is None or template is None or stacked:
         raise _Invalid()
-    if any(key in found and value is None for key, value in (("when", when), ("offer", offer))):
+    optional = (("when", when), ("offer", offer), ("partner_offer", partner))
+    if any(key in found and value is None for key, value in optional):
         raise _Invalid()
     return Step(
         wait=wait,
@@ -597,16 +641,25 @@ def _step(reader: _Reader, node: yaml.Node, path: str) -> Step:
         when=when,
         offer=offer,
         variants=variants or (),
+        partner_offer=partner,
     )
+
+
+_OFFER_KEYS = (
+    "kind",
+    "value",
+    "expires_in",
+    "when",
+    "exclude",
+    "min_total",
+    "first_time_only",
+    "max_per_contact",
+    "margin_floor",
+)
 
 
 def _offer(reader: _Reader, node: yaml.Node, path: str) -> Offer:
-    found = reader.mapping(
-        node,
-        path,
-        allowed=("kind", "value", "expires_in", "when", "exclude"),
-        required=("kind", "expires_in"),
-    )
+    found = reader.mapping(node, path, allowed=_OFFER_KEYS, required=("kind",))
     kind_text = reader.optional(
         found, "kind", path, lambda n, p: reader.choice(n, p, tuple(OfferKind))
     )
@@ -619,7 +672,10 @@ def _offer(reader: _Reader, node: yaml.Node, path: str) -> Offer:
     expires_in = reader.optional(found, "expires_in", path, reader.duration)
     when = reader.optional(found, "when", path, reader.expression)
     exclude = reader.optional(found, "exclude", path, lambda n, p: _exclude(reader, n, p))
-    if kind is None or expires_in is None:
+    limits = _offer_limits(reader, found, path)
+    if kind is None or len(limits) != sum(key in found for key in _LIMIT_KEYS):
+        raise _Invalid()
+    if "expires_in" in found and expires_in is None:
         raise _Invalid()
     return Offer(
         kind=kind,
@@ -627,7 +683,41 @@ def _offer(reader: _Reader, node: yaml.Node, path: str) -> Offer:
         expires_in=expires_in,
         when=when,
         exclude=exclude or (),
+        **limits,
     )
+
+
+_LIMIT_KEYS = ("min_total", "first_time_only", "max_per_contact", "margin_floor")
+
+
+def _offer_limits(reader: _Reader, found: dict[str, yaml.Node], path: str) -> dict[str, Any]:
+    """
+    The offer's optional built-in rules that were given and readable (errors recorded).
+    """
+    readers: dict[str, Callable[[yaml.Node, str], Any]] = {
+        "min_total": lambda n, p: _min_total(reader, n, p),
+        "first_time_only": reader.flag,
+        "max_per_contact": lambda n, p: reader.integer(n, p, 1, MAX_OFFERS_PER_CONTACT),
+        "margin_floor": lambda n, p: _margin_floor(reader, n, p),
+    }
+    limits = {key: reader.optional(found, key, path, read) for key, read in readers.items()}
+    return {key: value for key, value in limits.items() if value is not None}
+
+
+def _min_total(reader: _Reader, node: yaml.Node, path: str) -> Decimal:
+    value = reader.number(node, path)
+    if not 0 < value <= MAX_MIN_TOTAL:
+        raise reader.error(
+            node, path, f"a minimum total is an amount above 0 and at most {MAX_MIN_TOTAL}"
+        )
+    return value
+
+
+def _margin_floor(reader: _Reader, node: yaml.Node, path: str) -> Decimal:
+    value = reader.number(node, path)
+    if not 0 <= value < 1:
+        raise reader.error(node, path, "a margin floor is a fraction from 0 to below 1 (0.25)")
+    return value
 
 
 def _check_offer_value(
@@ -767,18 +857,25 @@ def _step_json(step: Step) -> dict[str, Any]:
         "channel": step.channel.value,
         "template": step.template,
         "when": step.when.source if step.when else None,
-        "offer": None
-        if offer is None
-        else {
-            "kind": offer.kind.value,
-            "value": str(offer.value),
-            "expires_in": format_duration(offer.expires_in),
-            "when": offer.when.source if offer.when else None,
-            "exclude": list(offer.exclude),
-        },
+        "offer": None if offer is None else _offer_json(offer),
         "variants": [
             {"name": v.name, "share": v.share, "template": v.template} for v in step.variants
         ],
+        "partner_offer": step.partner_offer,
+    }
+
+
+def _offer_json(offer: Offer) -> dict[str, Any]:
+    return {
+        "kind": offer.kind.value,
+        "value": str(offer.value),
+        "expires_in": _duration(offer.expires_in),
+        "when": offer.when.source if offer.when else None,
+        "exclude": list(offer.exclude),
+        "min_total": None if offer.min_total is None else str(offer.min_total),
+        "first_time_only": offer.first_time_only,
+        "max_per_contact": offer.max_per_contact,
+        "margin_floor": None if offer.margin_floor is None else str(offer.margin_floor),
     }
 
 

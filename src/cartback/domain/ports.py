@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
@@ -16,7 +17,9 @@ from cartback.domain.cart import Cart
 from cartback.domain.catalog import CatalogItem, WatchReason
 from cartback.domain.consent import Channel, ConsentFact, LedgerUpdate, Purpose
 from cartback.domain.delivery import DeliveryEvent
+from cartback.domain.discounts import OfferStatus
 from cartback.domain.events import Stage
+from cartback.domain.flows import OfferKind
 from cartback.domain.identity import ContactRef
 from cartback.domain.ingest import EventOutcome, Inbound
 from cartback.domain.stores import KeyKind, Store
@@ -614,6 +617,9 @@ class TouchRecord:
     segments: int | None = None
     cost_estimate: Decimal | None = None
     cost_currency: str | None = None
+    #: The first person's click on its restore link. Written only by `record_click`, never
+    #: by `save`, so a send recorded after a click does not erase it.
+    clicked_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -802,6 +808,13 @@ class TouchRepository(Protocol):
     def cancel_pending(self, enrollment_id: str, *, reason: str, now: datetime) -> int:
         """
         Cancel the enrollment's `scheduled` and `deferred` touches with `reason`; the count.
+        """
+        ...
+
+    def record_click(self, touch_id: str, at: datetime) -> bool:
+        """
+        Stamp the touch's first click on its restore link; True when this call stamped it
+        (False when it was clicked before, or there is no such touch).
         """
         ...
 
@@ -1030,7 +1043,13 @@ class CatalogRepository(Protocol):
         """
         ...
 
-    def upsert(self, store_id: str, items: Sequence[CatalogItem]) -> None: ...
+    def upsert(self, store_id: str, items: Sequence[CatalogItem]) -> None:
+        """
+        Insert the items or overwrite the stored ones, keeping the prices and page details a
+        new item does not carry (`catalog.merged`).
+        """
+        ...
+
     def watch(self, store_id: str, cart_id: str, watches: Sequence[StockWatch]) -> None:
         """
         Make `watches` the cart's stock watches (the latest abandonment's), replacing any.
@@ -1039,6 +1058,34 @@ class CatalogRepository(Protocol):
 
     def watches_for(self, store_id: str, item_keys: Sequence[str]) -> list[StockWatch]: ...
     def unwatch(self, cart_id: str, item_keys: Sequence[str]) -> None: ...
+    def similar(
+        self,
+        store_id: str,
+        item_keys: Sequence[str],
+        *,
+        categories: Sequence[str] = (),
+        limit: int = 4,
+    ) -> list[SimilarItem]:
+        """
+        Items in stock in `categories` or sharing a category with any of `item_keys` (`v:`/`p:`
+        keys, or `s:<sku>`), those items left out, with a title and a page to link to; by title.
+        """
+        ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SimilarItem:
+    """
+    A catalog item offered instead of a cart's items that no longer sell: what a page shows
+    and links to.
+    """
+
+    key: str
+    title: str
+    url: str
+    image_url: str | None = None
+    price: Decimal | None = None
+    currency: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -1072,6 +1119,212 @@ class ShortLinkRepository(Protocol):
 
     def for_touch(self, touch_id: str) -> ShortLink | None: ...
     def get(self, code: str) -> ShortLink | None: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OfferRecord:
+    """
+    A discount code given to one enrollment (see `tables.offers`).
+    """
+
+    id: str
+    store_id: str
+    code: str
+    kind: OfferKind
+    value: Decimal
+    currency: str
+    source: str
+    offer_key: str
+    enrollment_id: str
+    contact_id: str
+    cart_id: str
+    flow: str
+    step: int
+    status: OfferStatus
+    expires_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    reason: str | None = None
+    platform_ref: str | None = None
+    attempts: int = 0
+    retry_at: datetime | None = None
+    redeemed_at: datetime | None = None
+    order_key: str | None = None
+    discount_amount: Decimal | None = None
+    revoked_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("expires_at", "created_at", "updated_at", "retry_at"):
+            check_aware(getattr(self, name), name)
+        check_aware(self.redeemed_at, "redeemed_at")
+        check_aware(self.revoked_at, "revoked_at")
+
+    def valid_at(self, now: datetime) -> bool:
+        """
+        The code can be used now: live on the platform (or for Cartback) and not expired.
+        """
+        return self.status is OfferStatus.ACTIVE and now < self.expires_at
+
+
+class OfferRepository(Protocol):
+    """
+    Offers, unique by store and code and by enrollment and offer key.
+    """
+
+    def add(self, record: OfferRecord) -> OfferRecord | None:
+        """
+        Store the offer unless its enrollment has one with the same `offer_key` (then that one
+        is answered) or its code is taken in the store (then None: draw another code).
+        """
+        ...
+
+    def save(self, record: OfferRecord) -> None: ...
+    def get(self, offer_id: str) -> OfferRecord | None: ...
+    def by_code(self, store_id: str, code: str) -> OfferRecord | None:
+        """
+        The offer with this code (codes compare upper-cased, as shoppers type them).
+        """
+        ...
+
+    def for_enrollment(self, enrollment_id: str) -> list[OfferRecord]:
+        """
+        The enrollment's offers, oldest first.
+        """
+        ...
+
+    def given_since(self, store_id: str, contact_id: str, since: datetime) -> int:
+        """
+        Offers given to the contact since then (any status in `discounts.GIVEN`).
+        """
+        ...
+
+    def waiting(self, *, now: datetime, limit: int) -> list[OfferRecord]:
+        """
+        Pending offers whose `retry_at` has come (or never set), oldest first.
+        """
+        ...
+
+    def to_revoke(self, *, now: datetime, limit: int) -> list[OfferRecord]:
+        """
+        Active or superseded offers past `expires_at`, superseded ones at once, and expired
+        ones not yet revoked (a platform that failed to remove them), oldest first.
+        """
+        ...
+
+
+class CodeSource(StrEnum):
+    """
+    Where a partner program's codes come from.
+    """
+
+    #: Codes the partner uploaded (`partner_codes`), each handed out once.
+    POOL = "pool"
+    #: A joint discount: a code created on the store's own platform, like the store's offers.
+    JOINT = "joint"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PartnerProgram:
+    """
+    A co-marketing offer (see `tables.partner_programs`): for the carts its `segment`
+    expression selects and its `eligibility` admits, between `starts_at` and `ends_at`.
+    """
+
+    id: str
+    store_id: str
+    name: str
+    partner: str
+    segment: str
+    eligibility: str | None = None
+    kind: OfferKind
+    #: Percent (0 to 100) or an amount in `currency`; 0 for free shipping.
+    value: Decimal
+    currency: str
+    code_source: CodeSource
+    #: How long a code given to a shopper stays valid.
+    expires_in: timedelta
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    enabled: bool = True
+    created_at: datetime
+    updated_at: datetime
+
+    def __post_init__(self) -> None:
+        for name in ("starts_at", "ends_at", "created_at", "updated_at"):
+            check_aware(getattr(self, name), name)
+
+    @property
+    def source(self) -> str:
+        """
+        What its offers carry in `offers.source`.
+        """
+        return f"partner:{self.name}"
+
+    def running_at(self, now: datetime) -> bool:
+        """
+        Enabled, started and not yet ended at `now`.
+        """
+        started = self.starts_at is None or self.starts_at <= now
+        return self.enabled and started and (self.ends_at is None or now < self.ends_at)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PartnerTotals:
+    """
+    What a program's offers came to: codes given, codes an order used, and the discount those
+    orders got (in the store's currency).
+    """
+
+    given: int
+    redeemed: int
+    discount_total: Decimal
+
+
+class PartnerRepository(Protocol):
+    """
+    Partner programs, unique per store and name, and their code pools.
+    """
+
+    def add(self, program: PartnerProgram) -> bool:
+        """
+        Store the program; False (nothing stored) when the store has one with its name.
+        """
+        ...
+
+    def save(self, program: PartnerProgram) -> None: ...
+    def get(self, store_id: str, name: str) -> PartnerProgram | None: ...
+    def list(self, store_id: str) -> list[PartnerProgram]:
+        """
+        The store's programs by name.
+        """
+        ...
+
+    def add_codes(self, program_id: str, codes: Sequence[str]) -> int:
+        """
+        Add codes to the program's pool; how many were new (codes it has are ignored).
+        """
+        ...
+
+    def take_code(self, program_id: str, at: datetime) -> str | None:
+        """
+        Hand out one free code of the pool, marked taken at `at`, or None when none is left.
+        Two transactions never get the same code (PostgreSQL skips codes another transaction
+        holds; SQLite's write lock serialises).
+        """
+        ...
+
+    def link_code(self, program_id: str, code: str, offer_id: str) -> None:
+        """
+        Record which offer a taken code went to (once that offer is stored: a foreign key).
+        """
+        ...
+
+    def codes_available(self, program_id: str) -> int: ...
+    def totals(self, store_id: str, source: str) -> PartnerTotals:
+        """
+        The offers of one source (`partner:<name>`): given, redeemed and their discount.
+        """
+        ...
 
 
 class UnitOfWork(Protocol):
@@ -1123,6 +1376,10 @@ class UnitOfWork(Protocol):
     def templates(self) -> MessageTemplateRepository: ...
     @property
     def short_links(self) -> ShortLinkRepository: ...
+    @property
+    def offers(self) -> OfferRepository: ...
+    @property
+    def partners(self) -> PartnerRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

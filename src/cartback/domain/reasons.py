@@ -22,6 +22,10 @@ class Reason(StrEnum):
     PEAK_SEASON = "peak_season"
     OUT_OF_STOCK = "out_of_stock"
     OFFER_INELIGIBLE = "offer_ineligible"
+    #: The step's code is being created on the store's platform: the touch waits briefly.
+    OFFER_PENDING = "offer_pending"
+    #: The platform did not create the code in time or refused it: the message went without.
+    OFFER_FAILED = "offer_failed"
     STALE_STOCK = "stale_stock"
     QUIET_HOURS = "quiet_hours"
     FREQUENCY_CAP = "frequency_cap"
@@ -29,6 +33,8 @@ class Reason(StrEnum):
     SENDER_RATE = "sender_rate"
     #: The shopper answered a text and the flow ends on a reply (`exit_on: [replied]`).
     REPLIED = "replied"
+    #: The shopper followed a restore link and the flow ends on a click (`exit_on: [clicked]`).
+    CLICKED = "clicked"
     #: The step's `when` is false at send time.
     CONDITION_FALSE = "condition_false"
     #: The shopper came back and the cart is active again: no reminder while they shop.

@@ -36,6 +36,12 @@ from cartback.services.dispatch import (
     dispatch_due_touches,
 )
 from cartback.services.enrollment import complete_held_out
+from cartback.services.offers import (
+    NO_PLATFORMS,
+    OfferPlatforms,
+    create_pending_offers,
+    revoke_offers,
+)
 from cartback.services.retention import purge_expired
 
 log = structlog.get_logger(__name__)
@@ -63,6 +69,8 @@ class WorkerConfig:
     retention_batches: int = 20
     #: Control-group enrollments are completed at most this often.
     held_out_interval: timedelta = timedelta(minutes=1)
+    #: Expired and superseded discount codes are removed from platforms at most this often.
+    revoke_interval: timedelta = timedelta(minutes=1)
 
 
 class Worker:
@@ -80,8 +88,11 @@ class Worker:
         channels: Mapping[Channel, MessageChannel] | None = None,
         throttle: SenderThrottle | None = None,
         composer: Composer | None = None,
+        offers: OfferPlatforms = NO_PLATFORMS,
     ) -> None:
         self._uow_factory = uow_factory
+        #: Each store's discount API (codes are created before the message that shows them).
+        self._offers = offers
         #: Where touches go; without channels the worker fires cart timers only.
         self._channels = dict(channels or {})
         if self._channels and composer is None:
@@ -98,6 +109,7 @@ class Worker:
         self._last_heartbeat: datetime | None = None
         self._last_purge: datetime | None = None
         self._last_held_out: datetime | None = None
+        self._last_revoke: datetime | None = None
 
     def stop(self) -> None:
         """
@@ -130,6 +142,7 @@ class Worker:
             while not self._stop.is_set():
                 try:
                     report = self.run_pass()
+                    created = self.offer_pass()
                     dispatched = self.dispatch_pass()
                 except DBAPIError as error:
                     failures += 1
@@ -144,7 +157,8 @@ class Worker:
                 self._beat()
                 self.purge_if_due()
                 self.complete_held_out_if_due()
-                busy = max(report.processed, dispatched.processed)
+                self.revoke_offers_if_due()
+                busy = max(report.processed, dispatched.processed, created)
                 if busy >= self._config.batch_size or dispatched.statuses.get("scheduled"):
                     continue  # more may be due right now
                 if once:
@@ -168,6 +182,35 @@ class Worker:
             self._metrics.abandon_lateness.observe(max(seconds, 0.0))
         return report
 
+    def offer_pass(self) -> int:
+        """
+        Create the codes touches wait for on their stores' platforms. Returns how many
+        platform answers were recorded.
+        """
+        if not self._channels:
+            return 0
+        report = create_pending_offers(
+            uow_factory=self._uow_factory, clock=self._clock, platforms=self._offers
+        )
+        return report.processed
+
+    def revoke_offers_if_due(self) -> bool:
+        """
+        Remove expired unused and superseded codes from their platforms, at most every
+        `revoke_interval`. A failure is logged and counted; the rest goes on. True if it ran.
+        """
+        now = self._clock.now()
+        last = self._last_revoke
+        if not self._channels or (last is not None and now - last < self._config.revoke_interval):
+            return False
+        self._last_revoke = now
+        try:
+            revoke_offers(uow_factory=self._uow_factory, clock=self._clock, platforms=self._offers)
+        except DBAPIError as error:
+            self._metrics.worker_errors.inc()
+            log.warning("offer.revoke_pass.failed", error=str(error.orig or error)[:300])
+        return True
+
     def dispatch_pass(self) -> DispatchReport:
         """
         One pass of the send protocol over due touches (`services.dispatch`).
@@ -184,6 +227,7 @@ class Worker:
                 limit=self._config.batch_size,
                 lease=self._config.lease,
                 throttle=self._throttle,
+                offers=self._offers,
             ),
         )
         for status, count in report.statuses.items():

@@ -264,7 +264,12 @@ def _offer(
     else:
         discount = t["discount.free_shipping"]
     expires = long_date(offer.expires_at, timezone, locale)
-    text = t["offer"].format(code=offer.code, discount=discount, date=expires)
+    if offer.partner:
+        text = t["offer.partner"].format(
+            partner=offer.partner, code=offer.code, discount=discount, date=expires
+        )
+    else:
+        text = t["offer"].format(code=offer.code, discount=discount, date=expires)
     return {
         "code": offer.code,
         "discount": discount,

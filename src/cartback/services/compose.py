@@ -23,11 +23,12 @@ from cartback.services.email_config import EmailIdentity, email_identity
 from cartback.services.links import RestoreLinks
 from cartback.services.message_parts import (
     MessageLinks,
+    OfferView,
     Rendered,
     RenderRequest,
     TemplateOverride,
 )
-from cartback.services.message_settings import message_settings
+from cartback.services.message_settings import message_settings, restore_link_expiry
 from cartback.services.permission import contact_address
 from cartback.services.rendering import render_email
 from cartback.services.short_links import short_link
@@ -75,10 +76,12 @@ class Composer:
         stock: tuple[ItemStock, ...],
         now: datetime,
         overrides: Sequence[TemplateOverride] | None = None,
+        offer: OfferView | None = None,
     ) -> Composed:
         """
         The touch's message, rendered and addressed. `overrides`: the store's templates for the
         touch's template and channel when the caller read them already (else read here).
+        `offer`: the enrollment's live code, when the step shows one.
         """
         if overrides is None:
             overrides = overrides_for(uow, store.id, touch.template, touch.channel)
@@ -95,6 +98,7 @@ class Composer:
             first_text=touch.channel is Channel.SMS
             and not uow.touches.has_sent(contact.id, Channel.SMS),
             overrides=tuple(overrides),
+            offer=offer,
         )
         to = contact_address(contact, touch.channel) or ""
         if touch.channel is Channel.SMS:
@@ -137,13 +141,14 @@ class Composer:
         return identity
 
     def links(
-        self, *, store: Store, contact_id: str, touch_id: str, channel: Channel
+        self, *, store: Store, contact_id: str, touch_id: str, channel: Channel, now: datetime
     ) -> MessageLinks:
         """
-        The links of a message that needs no short link (email, previews).
+        The links of a message that needs no short link (email, previews); the restore link's
+        lifetime starts at `now`.
         """
         return MessageLinks(
-            restore=self._restore.url(store_id=store.id, touch_id=touch_id),
+            restore=self._restore.url(store_id=store.id, touch_id=touch_id, now=now),
             short_restore=None,
             unsubscribe=self._unsubscribe.url(
                 store_id=store.id, contact_id=contact_id, channel=channel
@@ -155,12 +160,13 @@ class Composer:
         self, uow: UnitOfWork, store: Store, contact: Contact, touch: TouchRecord, now: datetime
     ) -> MessageLinks:
         found = self.links(
-            store=store, contact_id=contact.id, touch_id=touch.id, channel=touch.channel
+            store=store, contact_id=contact.id, touch_id=touch.id, channel=touch.channel, now=now
         )
         if touch.channel is not Channel.SMS:
             return found
+        # A text's short link lives as long as the restore link it stands for.
         code = short_link(
-            uow=uow, store_id=store.id, touch_id=touch.id, now=now, ttl=store.recovery_window
+            uow=uow, store_id=store.id, touch_id=touch.id, now=now, ttl=restore_link_expiry(store)
         )
         return MessageLinks(
             restore=found.restore,

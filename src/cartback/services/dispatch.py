@@ -30,7 +30,7 @@ from cartback.domain.cart import CartStatus
 from cartback.domain.consent import Channel, Purpose
 from cartback.domain.events import Stage
 from cartback.domain.expressions import activation
-from cartback.domain.flows import TriggerKind
+from cartback.domain.flows import Step, TriggerKind
 from cartback.domain.guards import (
     DEFAULT_EXIT_ON,
     Cancel,
@@ -40,6 +40,7 @@ from cartback.domain.guards import (
     GuardPolicy,
     ItemStock,
     Locality,
+    OfferState,
     OrderMatch,
     Send,
     Skip,
@@ -79,7 +80,14 @@ from cartback.services._dispatch_reads import ReadAhead
 from cartback.services.catalog import cart_stock
 from cartback.services.compose import Composer
 from cartback.services.enrollment import StoreFlows, cart_facts, contact_facts, store_flows
-from cartback.services.message_parts import TemplateOverride
+from cartback.services.message_parts import OfferView, TemplateOverride
+from cartback.services.offers import (
+    NO_PLATFORMS,
+    OFFER_RECHECK,
+    OfferPlatforms,
+    TouchOffer,
+    touch_offer,
+)
 from cartback.services.permission import may_message
 from cartback.services.sms_config import sending_pace
 from cartback.services.templates import overrides_for
@@ -114,6 +122,8 @@ class DispatchConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: Paces texts to each sender's carrier rate; None sends as fast as the guards allow.
     throttle: SenderThrottle | None = None
+    #: Each store's discount API, for steps that carry an offer (none: codes live here only).
+    offers: OfferPlatforms = NO_PLATFORMS
 
 
 class SenderThrottle:
@@ -448,6 +458,7 @@ def _decide_one(
     flows = work.store_flows(store.id)
     status: TouchStatus | None = None
     stock: tuple[ItemStock, ...] = ()
+    offer: TouchOffer | None = None
     skipped = _condition(uow, store, contact, record, touch, enrollment, flows)
     if skipped is not None:
         _write(uow, touch, TouchStatus.SKIPPED, skipped, now)
@@ -467,13 +478,74 @@ def _decide_one(
             later = now + NO_CHANNEL_RETRY
             _write(uow, touch, TouchStatus.DEFERRED, NO_CHANNEL, now, due_at=later)
             status = TouchStatus.DEFERRED
+        else:
+            offer = _offer(work, touch, store, enrollment, record, contact, flows, decision)
+            if offer is not None and offer.wait:
+                later = now + OFFER_RECHECK
+                _write(uow, touch, TouchStatus.DEFERRED, Reason.OFFER_PENDING, now, due_at=later)
+                status = TouchStatus.DEFERRED
     if status is not None:
         report.count(status)
         return None
-    outgoing = _start_sending(work, touch, store, record, contact, enrollment.flow, stock)
+    outgoing = _start_sending(work, touch, store, record, contact, enrollment.flow, stock, offer)
     if outgoing is None:
         report.count(TouchStatus.DEFERRED)
     return outgoing
+
+
+def _offer(
+    work: _Pass,
+    touch: TouchRecord,
+    store: Store,
+    enrollment: EnrollmentRecord,
+    record: CartRecord,
+    contact: Contact,
+    flows: StoreFlows,
+    decision: Send,
+) -> TouchOffer | None:
+    """
+    The offer this touch's message carries, giving the enrollment its code now if the rules
+    allow (None: the step has no offer). The guards already said whether offers may go at
+    all now (peak season): then the message goes without and says why.
+    """
+    flow = flows.flow(enrollment.flow)
+    if flow is None or touch.step >= len(flow.steps) or not _has_offer(flow.steps[touch.step]):
+        return None
+    if not decision.include_offer:
+        note = decision.notes[0].value if decision.notes else Reason.OFFER_INELIGIBLE.value
+        return TouchOffer(eligible=False, reason=note)
+    return touch_offer(
+        uow=work.uow,
+        store=store,
+        enrollment=enrollment,
+        record=record,
+        contact=contact,
+        step=flow.steps[touch.step],
+        step_index=touch.step,
+        platform=work.config.offers.for_store(store),
+        now=work.now,
+    )
+
+
+def _has_offer(step: Step) -> bool:
+    return step.offer is not None or step.partner_offer is not None
+
+
+_OFFER_NOTES = frozenset(
+    {Reason.OFFER_INELIGIBLE.value, Reason.OFFER_FAILED.value, Reason.PEAK_SEASON.value}
+)
+
+
+def _offer_note(offer: TouchOffer | None) -> str | None:
+    """
+    Why a step's offer is not in the message, in the touch's reason (`offer_ineligible`,
+    `offer_failed`, `peak_season`); the offer's own row and the log say more.
+    """
+    if offer is None or offer.offer is not None:
+        return None
+    if offer.reason in (Reason.OFFER_FAILED.value, Reason.PEAK_SEASON.value):
+        return offer.reason
+    return Reason.OFFER_INELIGIBLE.value
 
 
 def _patience(decision: Decision, store: Store, enrollment: EnrollmentRecord) -> Decision:
@@ -528,13 +600,27 @@ def _start_sending(
     contact: Contact,
     flow: str,
     stock: tuple[ItemStock, ...],
+    offer: TouchOffer | None = None,
 ) -> _Outgoing | None:
     """
     Write the touch `sending` under this worker's lease; the message goes after the commit. A
     text whose sender has no slot now is deferred `sender_rate` to the slot reserved for it.
-    `stock` is the guards' stock read, so the message's words match what the guards saw.
+    `stock` is the guards' stock read, so the message's words match what the guards saw;
+    `offer` the enrollment's live code for a step with an offer.
     """
     now = work.now
+    live = offer.offer if offer is not None else None
+    view = (
+        OfferView(
+            code=live.code,
+            kind=live.kind.value,
+            value=live.value,
+            expires_at=live.expires_at,
+            partner=offer.partner if offer is not None else None,
+        )
+        if live is not None
+        else None
+    )
     composed = work.config.composer.compose(
         uow=work.uow,
         store=store,
@@ -545,6 +631,7 @@ def _start_sending(
         stock=stock,
         now=now,
         overrides=work.overrides(store.id, touch),
+        offer=view,
     )
     rendered = composed.rendered
     throttle = work.config.throttle
@@ -556,7 +643,7 @@ def _start_sending(
     sending = replace(
         touch,
         status=TouchStatus.SENDING,
-        reason=None,
+        reason=_offer_note(offer),
         attempts=touch.attempts + 1,
         lease_owner=work.config.worker_id,
         lease_until=now + work.config.lease,
@@ -631,6 +718,7 @@ def _context(
     if record.cart.is_ordered:
         ordered.add(OrderMatch.CART)
     flow = flows.flow(enrollment.flow)
+    step = flow.steps[touch.step] if flow is not None and touch.step < len(flow.steps) else None
     return TouchContext(
         channel=touch.channel,
         permission=may_message(uow, store, contact, touch.channel, Purpose.RECOVERY),
@@ -646,6 +734,11 @@ def _context(
         items=cart_stock(uow, record),
         # A back-in-stock message says an item is available: only after a fresh read.
         claims_availability=flow is not None and flow.trigger.kind is TriggerKind.BACK_IN_STOCK,
+        # The rules are checked when the code is given (`services.offers`): a message whose
+        # offer is not allowed goes without it.
+        offer=OfferState(eligible=True, required=False)
+        if step is not None and _has_offer(step)
+        else None,
         exit_on=flow.exit_on if flow is not None else DEFAULT_EXIT_ON,
     )
 
@@ -866,7 +959,8 @@ def _record_sent_many(uow: UnitOfWork, sent: list[tuple[TouchRecord, str]], now:
             replace(
                 touch,
                 status=TouchStatus.SENT,
-                reason=None,
+                # A sent touch keeps only why its offer was left out.
+                reason=touch.reason if touch.reason in _OFFER_NOTES else None,
                 sent_at=now,
                 provider_id=provider_id,
                 lease_owner=None,

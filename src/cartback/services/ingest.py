@@ -23,6 +23,7 @@ from cartback.domain.stores import Store
 from cartback.domain.time import Clock
 from cartback.kit.ids import new_id
 from cartback.services._contacts import resolve_contact
+from cartback.services.redemption import redeem_offers
 from cartback.services.sources import unmapped_names
 
 log = structlog.get_logger(__name__)
@@ -316,6 +317,14 @@ class _Batch:
                 currency=event.currency or record.cart.currency,
                 placed_at=event.occurred_at,
             )
+            if event.discounts:
+                redeem_offers(
+                    self.uow,
+                    store_id=self.store.id,
+                    order_key=key,
+                    discounts=event.discounts,
+                    placed_at=event.occurred_at,
+                )
 
     def _change_order(self, message: Inbound, event: OrderChanged) -> EventOutcome:
         """

@@ -44,6 +44,8 @@ class OfferView:
     kind: str
     value: Decimal
     expires_at: datetime
+    #: A co-marketing partner's name when the code is theirs (or a joint discount).
+    partner: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -14,6 +14,10 @@ Kept in the store's settings document:
 
 Shipping costs are in the store's currency. `free_over` makes shipping free from that cart
 total on (with `cost` below it, or no cost named).
+
+`restore_link_expiry` (how long a message's restore and short links work, `30d` unless set) is
+set here too, but kept apart, as seconds, in `{"links": {"restore_expires_in": 2592000}}`: it
+belongs to the links, which read it with `restore_link_expiry(store)`.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import copy
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,17 +34,28 @@ from urllib.parse import urlsplit
 import structlog
 
 from cartback.domain.capture import canonical_locale
-from cartback.domain.errors import FieldError, InvalidInput, NotFound
+from cartback.domain.durations import format_duration, parse_duration
+from cartback.domain.errors import NotFound
 from cartback.domain.ports import UnitOfWork
 from cartback.domain.stores import Store
 from cartback.domain.time import Clock
 from cartback.kit.normalise import normalise_email
 from cartback.services._formatting import is_known_locale
+from cartback.services._settings import checked_changes, merge_section
 
 log = structlog.get_logger(__name__)
 
 #: The key of the section in the store's settings.
 SECTION = "messages"
+#: The links' section, and its key for the restore links' lifetime in seconds.
+LINKS_SECTION = "links"
+RESTORE_EXPIRES_IN = "restore_expires_in"
+#: The setting's name in the API and the CLI (a duration such as `30d`).
+RESTORE_LINK_EXPIRY = "restore_link_expiry"
+DEFAULT_RESTORE_LINK_EXPIRY = timedelta(days=30)
+#: A link must outlive the sequence's waits a little, and not live forever (a year at most).
+MIN_RESTORE_LINK_EXPIRY = timedelta(hours=1)
+MAX_RESTORE_LINK_EXPIRY = timedelta(days=365)
 DEFAULT_LOCALE = "en-US"
 MAX_ADDRESS = 500
 MAX_ADDRESS_LINES = 8
@@ -98,6 +114,8 @@ class MessageSettings:
     shipping: tuple[ShippingRate, ...] = field(default_factory=tuple)
     logo_url: str | None = None
     brand_color: str | None = None
+    #: How long restore and short links work after the message went (kept in `links`).
+    restore_link_expiry: timedelta = DEFAULT_RESTORE_LINK_EXPIRY
 
     def shipping_to(self, country: str | None) -> ShippingRate | None:
         """
@@ -121,6 +139,7 @@ class MessageSettings:
             "shipping": [rate.to_json() for rate in self.shipping],
             "logo_url": self.logo_url,
             "brand_color": self.brand_color,
+            RESTORE_LINK_EXPIRY: format_duration(self.restore_link_expiry),
         }
 
 
@@ -130,18 +149,31 @@ def message_settings(store: Store) -> MessageSettings:
     that no longer validates is ignored, never fatal to a send).
     """
     section = store.settings.get(SECTION)
-    if not isinstance(section, dict):
-        return MessageSettings()
-    values: dict[str, Any] = {}
-    for name, value in section.items():
+    values: dict[str, Any] = {RESTORE_LINK_EXPIRY: restore_link_expiry(store)}
+    for name, value in section.items() if isinstance(section, dict) else ():
         check = _CHECKS.get(name)
-        if check is None or value is None:
+        if check is None or value is None or name == RESTORE_LINK_EXPIRY:
             continue
         try:
             values[name] = check(value)
         except (ValueError, TypeError):
             continue
     return MessageSettings(**values)
+
+
+def restore_link_expiry(store: Store) -> timedelta:
+    """
+    How long the store's restore and short links work after they were made (the default when
+    unset, or when the stored value no longer validates).
+    """
+    section = store.settings.get(LINKS_SECTION)
+    seconds = section.get(RESTORE_EXPIRES_IN) if isinstance(section, dict) else None
+    if isinstance(seconds, bool) or not isinstance(seconds, int):
+        return DEFAULT_RESTORE_LINK_EXPIRY
+    try:
+        return _expiry(timedelta(seconds=seconds))
+    except ValueError:
+        return DEFAULT_RESTORE_LINK_EXPIRY
 
 
 def read_message_settings(*, uow: UnitOfWork, store_id: str) -> MessageSettings:
@@ -169,50 +201,33 @@ def update_message_settings(
         InvalidInput: no change, an unknown key or a bad value (with every field's error).
         NotFound: no such store.
     """
-    checked = checked_changes(changes)
+    checked = checked_changes(changes, _CHECKS, section="message")
     with uow:
         store = uow.stores.get(store_id)
         if store is None:
             raise NotFound(f"no store {store_id!r}")
         settings = copy.deepcopy(store.settings)
-        section = settings.get(SECTION)
-        merged = dict(section) if isinstance(section, dict) else {}
-        for name, value in checked.items():
-            if value is None:
-                merged.pop(name, None)
-            else:
-                merged[name] = _stored(value)
-        settings[SECTION] = merged
+        if RESTORE_LINK_EXPIRY in checked:
+            _set_restore_link_expiry(settings, checked.pop(RESTORE_LINK_EXPIRY))
+        merge_section(settings, SECTION, checked, _stored)
         store = replace(store, settings=settings, updated_at=clock.now())
         uow.stores.save(store)
         uow.commit()
-    log.info("messages.configured", store_id=store_id, fields=sorted(checked))
+    log.info("messages.configured", store_id=store_id, fields=sorted(changes))
     return message_settings(store)
 
 
-def checked_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+def _set_restore_link_expiry(settings: dict[str, Any], value: timedelta | None) -> None:
     """
-    The changes with each value checked and normalised (None kept: back to the default).
-
-    Raises:
-        InvalidInput: no change, an unknown key or a bad value (with every field's error).
+    Keep the links' lifetime in its own section, as seconds (None: back to the default).
     """
-    if not changes:
-        raise InvalidInput("nothing to change; give at least one setting")
-    errors: list[FieldError] = []
-    checked: dict[str, Any] = {}
-    for name, value in changes.items():
-        check = _CHECKS.get(name)
-        if check is None:
-            errors.append(FieldError(path=name, message="unknown setting"))
-            continue
-        try:
-            checked[name] = None if value is None else check(value)
-        except (ValueError, TypeError) as error:
-            errors.append(FieldError(path=name, message=str(error)))
-    if errors:
-        raise InvalidInput("invalid message settings", errors=errors)
-    return checked
+    section = settings.get(LINKS_SECTION)
+    links = dict(section) if isinstance(section, dict) else {}
+    if value is None:
+        links.pop(RESTORE_EXPIRES_IN, None)
+    else:
+        links[RESTORE_EXPIRES_IN] = int(value.total_seconds())
+    settings[LINKS_SECTION] = links
 
 
 def parse_shipping(text: str) -> ShippingRate:
@@ -344,6 +359,14 @@ def _days(value: Any, where: str) -> int | None:
     return value
 
 
+def _expiry(value: Any) -> timedelta:
+    duration = value if isinstance(value, timedelta) else parse_duration(_text(value, 20))
+    if not MIN_RESTORE_LINK_EXPIRY <= duration <= MAX_RESTORE_LINK_EXPIRY:
+        low = format_duration(MIN_RESTORE_LINK_EXPIRY)
+        raise ValueError(f"must be between {low} and {format_duration(MAX_RESTORE_LINK_EXPIRY)}")
+    return duration
+
+
 def _colour(value: Any) -> str:
     text = _text(value, 7)
     if not _COLOUR.fullmatch(text):
@@ -380,6 +403,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "shipping": _shipping,
     "logo_url": _url,
     "brand_color": _colour,
+    RESTORE_LINK_EXPIRY: _expiry,
 }
 
 #: The settings a merchant may set.

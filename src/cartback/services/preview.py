@@ -11,11 +11,13 @@ from datetime import datetime
 from cartback.domain.consent import Channel
 from cartback.domain.errors import NotFound
 from cartback.domain.flows import Step
+from cartback.domain.offers import OfferRules, expiry
 from cartback.domain.ports import UnitOfWork
 from cartback.domain.time import Clock
 from cartback.services._samples import preview_links, sample_cart
 from cartback.services.enrollment import store_flows
 from cartback.services.message_parts import OfferView, Rendered, RenderRequest
+from cartback.services.offer_settings import offer_rules
 from cartback.services.rendering import render_email
 from cartback.services.sms_text import render_sms
 from cartback.services.templates import overrides_for
@@ -87,7 +89,7 @@ def preview_message(
         links=preview_links(base_url, store),
         now=now,
         locale=locale,
-        offer=_example_offer(chosen, now),
+        offer=_example_offer(chosen, offer_rules(store), now),
         overrides=overrides,
     )
     render = render_sms if chosen.channel is Channel.SMS else render_email
@@ -100,12 +102,12 @@ def preview_message(
     )
 
 
-def _example_offer(step: Step, now: datetime) -> OfferView | None:
+def _example_offer(step: Step, rules: OfferRules, now: datetime) -> OfferView | None:
     if step.offer is None:
         return None
     return OfferView(
         code=PREVIEW_CODE,
         kind=step.offer.kind.value,
         value=step.offer.value,
-        expires_at=now + step.offer.expires_in,
+        expires_at=expiry(step.offer, rules, now),
     )

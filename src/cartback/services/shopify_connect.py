@@ -40,20 +40,23 @@ def record_connection(
     store_id: str,
     shop: str,
     api_secret: str | None = None,
+    access_token: str | None = None,
 ) -> ShopifyConnection:
     """
     Keep the shop's domain in the store's settings (`{"shopify": {"shop": …, "connected_at": …}}`)
     and add the app's API secret as a webhook secret unless the store already has it, so running
-    `connect` again adds nothing.
+    `connect` again adds nothing. An `access_token` (`--keep-token`) is kept sealed in
+    `credentials.access_token`, for creating discount codes; without one, a kept token stays.
 
     Raises:
         NotFound: no such store.
         InvalidInput: the shop domain or the secret is empty or absurdly long.
     """
     secret = (api_secret or "").strip() or None
+    token = (access_token or "").strip() or None
     errors = [
         FieldError(path=path, message="must be 1 to 500 characters")
-        for path, value in (("shop", shop.strip()), ("api_secret", secret))
+        for path, value in (("shop", shop.strip()), ("api_secret", secret), ("token", token))
         if value is not None and not 1 <= len(value) <= 500
     ]
     if errors:
@@ -67,6 +70,10 @@ def record_connection(
         current = settings.get(SETTINGS_KEY)
         section = dict(current) if isinstance(current, dict) else {}
         section.update(shop=shop.strip(), connected_at=now.isoformat())
+        if token is not None:
+            kept = section.get("credentials")
+            credentials = dict(kept) if isinstance(kept, dict) else {}
+            section["credentials"] = {**credentials, "access_token": box.seal(token)}
         settings[SETTINGS_KEY] = section
         connected = replace(store, settings=settings, updated_at=now)
         uow.stores.save(connected)
@@ -77,7 +84,9 @@ def record_connection(
                 store_id=store_id, sealed=box.seal(secret), created_at=now
             )
         uow.commit()
-    log.info("shopify.connected", store_id=store_id, secret_added=added)
+    log.info(
+        "shopify.connected", store_id=store_id, secret_added=added, token_kept=token is not None
+    )
     return ShopifyConnection(store=connected, secret_added=added)
 
 

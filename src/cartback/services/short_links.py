@@ -5,9 +5,9 @@ restore link, so a text spends 35 characters on its link instead of a hundred.
 Codes are drawn with `secrets` from 31 characters that cannot be misread (no 0/O, 1/I/L):
 31^9 is about 2^44.6, so guessing a live code is hopeless, and a code names no person. They
 are read case-insensitively (phones capitalise and lowercase what they like). A code lives as
-long as the store's recovery window from the text it went in (the composer passes
-`store.recovery_window` as `ttl`): past it the cart is no longer being recovered, and the page
-says the link has expired.
+long as the store's restore links from the text it went in (the composer passes
+`message_settings.restore_link_expiry(store)` as `ttl`): past it the page says the link has
+expired.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 from cartback.domain.assignment import choose_variant, is_withheld
 from cartback.domain.cart import CartStatus
@@ -26,8 +28,9 @@ from cartback.domain.consent import Channel, Purpose
 from cartback.domain.errors import InvalidInput, NotFound
 from cartback.domain.events import Stage
 from cartback.domain.expressions import ContactFacts, activation
-from cartback.domain.flows import Flow, FlowSet, parse_flows
+from cartback.domain.flows import Flow, FlowSet, Offer, parse_flows
 from cartback.domain.guards import OrderMatch
+from cartback.domain.offers import OfferFacts, OfferItem, eligibility
 from cartback.domain.ports import CartRecord, Contact, OrderRecord, UnitOfWork
 from cartback.domain.reasons import Reason
 from cartback.domain.schedule import StepPlan, Trigger, due_times
@@ -52,6 +55,7 @@ from cartback.services.enrollment import (
     contact_facts,
     trigger_time,
 )
+from cartback.services.offer_settings import offer_rules
 from cartback.services.permission import may_message
 
 MIN_DAYS = 1
@@ -293,11 +297,41 @@ def _touches(
                 else OfferPlan(
                     kind=offer.kind.value,
                     value=offer.value,
-                    eligible=offer.when is None or offer.when.evaluate(values).matched,
+                    eligible=_offer_allowed(offer, store, values),
                 ),
             )
         )
     return tuple(touches)
+
+
+def _offer_allowed(offer: Offer, store: Store, values: dict[str, Any]) -> bool:
+    """
+    The offer's rules on the cart as it was left (`domain.offers.eligibility`). What a
+    simulation cannot know counts as allowed: offers given since (the per-person limit),
+    sale prices and costs.
+    """
+    cart, contact = values["cart"], values["contact"]
+    items = tuple(
+        OfferItem(
+            key=str(item["variant_id"] or item["product_id"] or item["sku"] or index),
+            quantity=int(item["quantity"]),
+            unit_price=Decimal(str(item["unit_price"])),
+            product_id=item["product_id"],
+            variant_id=item["variant_id"],
+            sku=item["sku"],
+            category=item["category"],
+        )
+        for index, item in enumerate(cart["items"])
+    )
+    facts = OfferFacts(
+        total=Decimal(str(cart["total"])),
+        currency=str(cart["currency"]),
+        items=items,
+        orders_count=int(contact["orders_count"]),
+        given_recently=0,
+        values=values,
+    )
+    return eligibility(offer, offer_rules(store), facts).eligible
 
 
 def _condition(

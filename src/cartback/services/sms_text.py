@@ -41,6 +41,7 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "support_cta": "Your cart:",
         "resolution": "Still deciding? Your cart is saved for you.",
         "resolution_offer": "Here's {discount} off your cart with code {code}.",
+        "resolution_partner": "A gift from our partner {partner}: {discount} with code {code}.",
         "resolution_cta": "Use it here:",
         "browse": "Still thinking about the products you looked at?",
         "browse_cta": "Take another look:",
@@ -61,6 +62,8 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "support_cta": "Ihr Warenkorb:",
         "resolution": "Noch unentschlossen? Ihr Warenkorb ist für Sie gespeichert.",
         "resolution_offer": "Mit dem Code {code} erhalten Sie {discount} Rabatt.",
+        "resolution_partner": "Ein Geschenk unseres Partners {partner}: {discount} Rabatt mit "
+        "dem Code {code}.",
         "resolution_cta": "Hier einlösen:",
         "browse": "Denken Sie noch an die Produkte, die Sie angesehen haben?",
         "browse_cta": "Noch einmal ansehen:",
@@ -154,7 +157,12 @@ def _wording(
     offer = request.offer
     if template == "resolution" and offer is not None:
         discount = _discount(offer, request.cart, request.store, words, language)
-        sentence = words["resolution_offer"].format(discount=discount, code=_plain(offer.code))
+        if offer.partner:
+            sentence = words["resolution_partner"].format(
+                partner=_plain(offer.partner), discount=discount, code=_plain(offer.code)
+            )
+        else:
+            sentence = words["resolution_offer"].format(discount=discount, code=_plain(offer.code))
         return [Part(text=sentence)]
     return [Part(text=words[template], truncatable=True)]
 

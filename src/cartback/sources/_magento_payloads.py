@@ -120,6 +120,10 @@ class OrderIn(BaseModel):
     updated_at: str | None = None
     items: list[ItemIn] = Field(default_factory=list)
     billing_address: AddressIn | None = None
+    #: The code(s) applied (several comma-separated where the shop allows it) and the discount
+    #: they gave, written below zero; read leniently (`_discounts`).
+    coupon_code: Any = None
+    discount_amount: Any = None
 
 
 class EnvelopeIn(BaseModel):

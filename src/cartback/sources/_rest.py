@@ -108,6 +108,27 @@ class Answer:
     headers: httpx.Headers
 
 
+def platform_client(
+    base_url: str,
+    *,
+    auth: httpx.Auth | tuple[str, str] | None,
+    headers: Mapping[str, str] | None,
+    timeout: float,
+    transport: httpx.BaseTransport | None,
+) -> httpx.Client:
+    """
+    An HTTP client for a shop's REST API: JSON, our User-Agent, no redirects followed.
+    """
+    return httpx.Client(
+        base_url=base_url.rstrip("/"),
+        auth=auth,
+        headers={"User-Agent": "Cartback", "Accept": "application/json", **(headers or {})},
+        timeout=timeout,
+        follow_redirects=False,  # a redirect would resend the credentials elsewhere
+        transport=transport,
+    )
+
+
 class RestClient:
     """
     GETs JSON from one shop's API with retries. Credentials travel in `auth` or `headers`
@@ -131,13 +152,8 @@ class RestClient:
         self._policy = policy or RetryPolicy()
         self._sleep = sleep
         self._now = now
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            auth=auth,
-            headers={"User-Agent": "Cartback", "Accept": "application/json", **(headers or {})},
-            timeout=timeout,
-            follow_redirects=False,  # a redirect would resend the credentials elsewhere
-            transport=transport,
+        self._client = platform_client(
+            base_url, auth=auth, headers=headers, timeout=timeout, transport=transport
         )
 
     def close(self) -> None:

@@ -27,6 +27,7 @@ from cartback.domain.events import (
     Stage,
 )
 from cartback.kit.normalise import normalise_email, normalise_phone
+from cartback.sources._discounts import from_objects
 from cartback.sources._fields import Amount, Currency, Identifier, Name, Price, Quantity, Url
 
 CONSENT_SOURCE = "shopify_checkout"
@@ -127,6 +128,9 @@ class ResourceIn(_Model):
     buyer_accepts_sms_marketing: bool | None = None
     checkout_id: Identifier = None
     checkout_token: Identifier = None
+    #: `[{code, amount, type}]`; read leniently (`_discounts`), a free-shipping code's amount
+    #: is the shipping it took off.
+    discount_codes: Any = None
 
 
 # --- translation ---------------------------------------------------------------------------
@@ -231,6 +235,7 @@ def _order_placed(document: dict[str, Any], context: Context) -> Translation:
         items=_lines(order),
         total=order.total_price,
         checkout_id=order.checkout_id,
+        discounts=from_objects(order.discount_codes, code_key="code", amount_key="amount"),
     )
     return Translation(
         occurred_at=at,

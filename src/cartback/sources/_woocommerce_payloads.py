@@ -61,6 +61,8 @@ class OrderIn(BaseModel):
     total: Amount = None
     billing: BillingIn | None = None
     line_items: list[LineIn] = Field(default_factory=list)
+    #: `[{code, discount}]`; read leniently (`_discounts`).
+    coupon_lines: Any = None
 
 
 class DeletedIn(BaseModel):

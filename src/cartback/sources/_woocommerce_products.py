@@ -9,19 +9,26 @@ product as `GET /wp-json/wc/v3/products/{id}` returns it (a variation's as
 - **Identity**: a variation is `parent_id`'s variant; a simple or variable product is a
   product-level item (a variable product's `stock_status` sums up its variations).
 - **updated_at**: `date_modified_gmt` (UTC), else when received.
+- **Prices and page**: `price` is what the shopper pays now; `regular_price` is the "was"
+  price when above it (`sale_price` set and active). Amounts are in the store's currency (the
+  payload names none); WooCommerce keeps no cost. The category is `categories[0].name`, the
+  picture `images[0].src` (a variation's `image.src`), the page `permalink`. A price or link
+  that does not read is left out, never a reason to refuse the product's stock.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from cartback.domain.catalog import CatalogItem
+from cartback.domain.catalog import MAX_CATEGORY, CatalogItem
 from cartback.domain.errors import FieldError
 from cartback.sources._commerce import Invalid, nonzero, occurred, parse_utc, plain, validated
-from cartback.sources._fields import Identifier, Name
+from cartback.sources._fields import Identifier, Name, Price
+from cartback.sources._prices import first, selling, src, text, web_url
 
 #: The topics that carry a product (`woocommerce.catalog` reads them).
 PRODUCT_TOPICS = frozenset({"product.created", "product.updated"})
@@ -42,11 +49,26 @@ class ProductIn(BaseModel):
     stock_quantity: int | None = None
     manage_stock: bool | str | None = None
     date_modified_gmt: str | None = None
+    # Read leniently (`_page`, `_PricesIn`): a bad one loses the detail, not the stock.
+    permalink: Any = None
+    categories: Any = None
+    images: Any = None
+    image: Any = None
 
 
-def product_item(document: Any, *, received_at: datetime) -> CatalogItem:
+class _PricesIn(BaseModel):
     """
-    The catalog item a product payload describes, read at `received_at`.
+    A product's prices (strings; `""` when not set).
+    """
+
+    price: Price = None
+    regular_price: Price = None
+
+
+def product_item(document: Any, *, received_at: datetime, currency: str = "USD") -> CatalogItem:
+    """
+    The catalog item a product payload describes, read at `received_at`; its prices are in
+    `currency` (the store's).
 
     Raises:
         Invalid: the payload is not a product.
@@ -59,6 +81,8 @@ def product_item(document: Any, *, received_at: datetime) -> CatalogItem:
     managed = product.manage_stock is True  # a variation says "parent" when its parent manages
     quantity = product.stock_quantity if managed else None
     published = (product.status or "publish") == "publish"
+    price, was = _prices(product)
+    category = _first_name(product.categories)
     return CatalogItem(
         product_id=parent or product_id,
         variant_id=product_id if parent else None,
@@ -66,6 +90,27 @@ def product_item(document: Any, *, received_at: datetime) -> CatalogItem:
         title=plain(product.name),
         available=published and product.stock_status == "instock",
         quantity=quantity,
+        price=price,
+        compare_at_price=was,
+        currency=currency if price is not None else None,
+        category=category[:MAX_CATEGORY] if category else None,
+        url=web_url(text(product.permalink)),
+        image_url=web_url(src(product.image) or src(first(product.images))),
         read_at=received_at,
         updated_at=occurred(parse_utc(product.date_modified_gmt), received_at=received_at),
     )
+
+
+def _prices(product: ProductIn) -> tuple[Decimal | None, Decimal | None]:
+    extra = product.model_extra or {}
+    given = {name: extra.get(name) or None for name in ("price", "regular_price")}
+    try:
+        prices = _PricesIn.model_validate(given)
+    except ValidationError:
+        return None, None
+    return selling(prices.price, prices.regular_price)
+
+
+def _first_name(categories: Any) -> str | None:
+    category = first(categories)
+    return text(category.get("name")) if isinstance(category, dict) else None

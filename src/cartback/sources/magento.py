@@ -11,6 +11,7 @@ A push is a Standard Webhooks message (`webhook-id`, `webhook-timestamp`, `webho
 |---|---|
 | `quote.created`, `quote.updated` | the quote as `GET /V1/carts/{id}` returns it |
 | `order.placed`, `order.updated` | the order as `GET /V1/orders/{id}` returns it |
+| `product.created`, `product.updated` | the product as `GET /V1/products/{sku}` returns it |
 
 Other types are acknowledged and ignored. `cartback sources poll` reads the same objects from
 `/V1/carts/search` and `/V1/orders`, so both paths share `quote_messages` and `order_messages`.
@@ -33,7 +34,7 @@ from urllib.parse import urlencode
 import orjson
 
 from cartback.domain.catalog import CatalogItem
-from cartback.domain.errors import FieldError
+from cartback.domain.errors import FieldError, InvalidInput
 from cartback.domain.events import (
     CartEvent,
     CartSnapshot,
@@ -56,6 +57,7 @@ from cartback.sources._commerce import (
     region_of,
     validated,
 )
+from cartback.sources._discounts import amount, from_list
 from cartback.sources._magento_payloads import (
     AddressIn,
     CurrencyIn,
@@ -65,6 +67,7 @@ from cartback.sources._magento_payloads import (
     OrderIn,
     QuoteIn,
 )
+from cartback.sources._magento_products import PRODUCT_TYPES, ProductEnvelopeIn, product_item
 from cartback.sources._webhooks import Delivery, PrivacyRequest
 from cartback.sources.segment import Parsed
 
@@ -127,9 +130,28 @@ def privacy(delivery: Delivery) -> PrivacyRequest | None:
 
 def catalog(delivery: Delivery) -> list[CatalogItem] | None:
     """
-    Magento's product changes are not read yet (write them through `PUT /v1/catalog/items`).
+    The catalog item a `product.created` or `product.updated` push carries (its prices in the
+    store's currency); None for any other type (see `_magento_products`).
+
+    Raises:
+        InvalidInput: the push is not a product.
     """
-    return None
+    if topic(delivery) not in PRODUCT_TYPES:
+        return None
+    try:
+        envelope = validated(ProductEnvelopeIn, _object(delivery.body))
+        item = product_item(
+            envelope.data,
+            received_at=delivery.received_at,
+            currency=delivery.currency,
+            store=envelope.store,
+        )
+    except Invalid as invalid:
+        raise InvalidInput("the product push is not valid", errors=invalid.errors) from None
+    except ValueError as error:  # a catalog value refused what the payload says
+        errors = [FieldError(path="data", message=str(error))]
+        raise InvalidInput("the product push is not valid", errors=errors) from None
+    return [item]
 
 
 def parse(delivery: Delivery) -> Parsed:
@@ -385,6 +407,7 @@ def _placed(order: OrderIn, at: datetime, context: _Context) -> CartEvent:
         items=_order_lines(order) or None,
         total=order.grand_total,
         checkout_id=str(order.entity_id),
+        discounts=from_list(order.coupon_code, amount(order.discount_amount, negative=True)),
     )
 
 

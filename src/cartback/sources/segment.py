@@ -34,6 +34,7 @@ from cartback.domain.events import (
 )
 from cartback.domain.ingest import Inbound, MessageKind
 from cartback.kit.normalise import normalise_email, normalise_phone
+from cartback.sources._discounts import amount, from_list
 from cartback.sources._fields import (
     Amount,
     Currency,
@@ -89,6 +90,9 @@ class PropertiesIn(ProductIn):
     revenue: Amount = None
     reason: Name = None
     step: ShortText = None
+    #: `Order Completed`'s code and the order's total discount; read leniently (`_discounts`).
+    coupon: Any = None
+    discount: Any = None
 
 
 class MessageIn(BaseModel):
@@ -464,6 +468,8 @@ def _order_completed(props: PropertiesIn, at: datetime) -> CartEvent:
         items=_lines(props),
         total=total,
         checkout_id=props.checkout_id,
+        # The spec's `coupon` is one string; senders that used several list them with commas.
+        discounts=from_list(props.coupon, amount(props.discount)),
     )
 
 

@@ -160,7 +160,12 @@ def catalog(delivery: Delivery) -> list[CatalogItem] | None:
         return None
     try:
         document = _document(delivery.body)
-        return product_items(document, fallback_at=_triggered_at(delivery) or delivery.received_at)
+        return product_items(
+            document,
+            fallback_at=_triggered_at(delivery) or delivery.received_at,
+            currency=delivery.currency,
+            shop_domain=delivery.header("X-Shopify-Shop-Domain"),
+        )
     except Invalid as invalid:
         raise InvalidInput("the product payload is not valid", errors=invalid.errors) from None
     except ValueError as error:  # a catalog value refused what the payload says

@@ -59,6 +59,7 @@ from cartback.sources._commerce import (
     region_of,
     validated,
 )
+from cartback.sources._discounts import from_objects
 from cartback.sources._webhooks import Delivery, PrivacyRequest
 from cartback.sources._woocommerce_payloads import BillingIn, DeletedIn, ImageIn, LineIn, OrderIn
 from cartback.sources._woocommerce_products import PRODUCT_TOPICS, product_item
@@ -138,7 +139,10 @@ def catalog(delivery: Delivery) -> list[CatalogItem] | None:
     if topic(delivery) not in PRODUCT_TOPICS:
         return None
     try:
-        return [product_item(_object(delivery.body), received_at=delivery.received_at)]
+        document = _object(delivery.body)
+        return [
+            product_item(document, received_at=delivery.received_at, currency=delivery.currency)
+        ]
     except Invalid as invalid:
         raise InvalidInput("the product payload is not valid", errors=invalid.errors) from None
     except ValueError as error:  # a catalog value refused what the payload says
@@ -346,6 +350,7 @@ def _placed(order: OrderIn, at: datetime, context: _Context) -> tuple[CartEvent,
             items=_lines(order) or None,
             total=order.total,
             checkout_id=str(order.id),
+            discounts=from_objects(order.coupon_lines, code_key="code", amount_key="discount"),
         ),
     )
 

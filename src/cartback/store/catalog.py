@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, or_, select
+from sqlalchemy import ColumnElement, Connection, case, delete, func, or_, select
 
 from cartback.domain.catalog import CatalogItem, WatchReason
-from cartback.domain.ports import StockWatch
+from cartback.domain.ports import SimilarItem, StockWatch
 from cartback.store.repositories import dialect_insert
 from cartback.store.tables import catalog_items, stock_watches
 
@@ -27,6 +27,8 @@ _UPDATED = (
     "read_at",
     "updated_at",
 )
+#: Kept from the stored row when a write does not carry them (`catalog.merged`).
+_PAGE = ("category", "url", "image_url")
 
 
 class SqlCatalogRepository:
@@ -63,7 +65,9 @@ class SqlCatalogRepository:
 
     def upsert(self, store_id: str, items: Sequence[CatalogItem]) -> None:
         """
-        Insert the items, or overwrite the stored ones with the same key.
+        Insert the items, or overwrite the stored ones with the same key; prices and page
+        details a new item does not carry are kept (`catalog.merged`, applied in the statement
+        itself so a concurrent price write is never lost to a stock write read before it).
         """
         if not items:
             return
@@ -73,7 +77,10 @@ class SqlCatalogRepository:
         self._db.execute(
             statement.on_conflict_do_update(
                 index_elements=[catalog_items.c.store_id, catalog_items.c.item_key],
-                set_={name: statement.excluded[name] for name in _UPDATED},
+                set_={
+                    **{name: statement.excluded[name] for name in _UPDATED},
+                    **_kept_values(statement.excluded),
+                },
             )
         )
 
@@ -132,6 +139,64 @@ class SqlCatalogRepository:
                 )
             )
 
+    def similar(
+        self,
+        store_id: str,
+        item_keys: Sequence[str],
+        *,
+        categories: Sequence[str] = (),
+        limit: int = 4,
+    ) -> list[SimilarItem]:
+        """
+        Items in stock in `categories` or sharing one with any of `item_keys`, those left out;
+        by title.
+        """
+        keys = sorted({k for k in item_keys if not k.startswith(_SKU)})
+        skus = sorted({k.removeprefix(_SKU) for k in item_keys if k.startswith(_SKU)})
+        table = catalog_items.c
+        named = or_(table.item_key.in_(keys), table.sku.in_(skus))
+        asked = select(table.item_key, table.category).where(table.store_id == store_id, named)
+        rows = self._db.execute(asked).all() if keys or skus else []
+        wanted = sorted({row.category for row in rows if row.category} | set(categories))
+        if not wanted:
+            return []
+        query = (
+            select(catalog_items)
+            .where(
+                table.store_id == store_id,
+                table.category.in_(wanted),
+                table.item_key.not_in([row.item_key for row in rows]),
+                table.available.is_(True),
+                table.preorder.is_(False),
+                or_(table.quantity.is_(None), table.quantity > 0),
+                table.title.is_not(None),
+                table.url.is_not(None),
+            )
+            .order_by(table.title, table.item_key)
+            .limit(limit)
+        )
+        return [_similar(row) for row in self._db.execute(query).mappings()]
+
+
+def _kept_values(new: Any) -> dict[str, ColumnElement[Any]]:
+    """
+    `catalog.merged` as SQL: `new` is the conflicting insert's values, `catalog_items.c` the
+    stored row.
+    """
+    old = catalog_items.c
+    same_money = or_(new.currency.is_(None), new.currency == old.currency)
+    priced = new.price.is_not(None)
+    values: dict[str, ColumnElement[Any]] = {
+        "price": case((priced, new.price), (same_money, old.price), else_=None),
+        "compare_at_price": case(
+            (priced, new.compare_at_price), (same_money, old.compare_at_price), else_=None
+        ),
+        "cost": case((new.cost.is_not(None), new.cost), (same_money, old.cost), else_=None),
+        "currency": func.coalesce(new.currency, old.currency),
+    }
+    values.update({name: func.coalesce(new[name], old[name]) for name in _PAGE})
+    return values
+
 
 def _row(store_id: str, item: CatalogItem) -> dict[str, Any]:
     return {
@@ -145,9 +210,28 @@ def _row(store_id: str, item: CatalogItem) -> dict[str, Any]:
         "quantity": item.quantity,
         "preorder": item.preorder,
         "release_at": item.release_at,
+        "price": item.price,
+        "compare_at_price": item.compare_at_price,
+        "cost": item.cost,
+        "currency": item.currency,
+        "category": item.category,
+        "url": item.url,
+        "image_url": item.image_url,
         "read_at": item.read_at,
         "updated_at": item.updated_at,
     }
+
+
+def _similar(row: Any) -> SimilarItem:
+    # Read from the columns, not `CatalogItem`: the page needs only what it shows.
+    return SimilarItem(
+        key=row["item_key"],
+        title=row["title"],
+        url=row["url"],
+        image_url=row["image_url"],
+        price=row["price"],
+        currency=row["currency"],
+    )
 
 
 def _item(row: Any) -> CatalogItem:
@@ -160,6 +244,13 @@ def _item(row: Any) -> CatalogItem:
         quantity=row["quantity"],
         preorder=row["preorder"],
         release_at=row["release_at"],
+        price=row["price"],
+        compare_at_price=row["compare_at_price"],
+        cost=row["cost"],
+        currency=row["currency"],
+        category=row["category"],
+        url=row["url"],
+        image_url=row["image_url"],
         read_at=row["read_at"],
         updated_at=row["updated_at"],
     )

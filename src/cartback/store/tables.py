@@ -425,6 +425,8 @@ touches = Table(
     Column("segments", Integer),
     Column("cost_estimate", Money),
     Column("cost_currency", String(3)),
+    # The first time a person (not a link scanner) followed this touch's restore link.
+    Column("clicked_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     CheckConstraint("attempts >= 0", name="attempts_not_negative"),
@@ -496,6 +498,15 @@ catalog_items = Table(
     Column("quantity", Integer),
     Column("preorder", Boolean, nullable=False),
     Column("release_at", UTCDateTime),
+    # Price, the "was" price of an item on sale and the merchant's unit cost, in `currency`
+    # (offers' eligibility and margin floor; product feeds), with what a page shows of it.
+    Column("price", Money),
+    Column("compare_at_price", Money),
+    Column("cost", Money),
+    Column("currency", String(3)),
+    Column("category", String(500)),
+    Column("url", String(2048)),
+    Column("image_url", String(2048)),
     Column("read_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("store_id", "item_key"),
@@ -574,4 +585,107 @@ delivery_events = Table(
     Column("received_at", UTCDateTime, nullable=False),
     UniqueConstraint("store_id", "provider", "event_key"),
     Index(None, "touch_id"),
+)
+
+# A discount code given to one enrollment (contact + cart + flow): created on the platform
+# before the message that shows it goes, the same code in every channel of the enrollment.
+# `offer_key` names the step's offer (kind, value, partner) so steps with the same offer share
+# the code. `source` is `store` or `partner:<program>`. Status: pending (platform call not
+# answered yet), active, failed (platform refused; `reason`), superseded, redeemed, expired,
+# revoked (removed from the platform). `discount_amount` is what the order's discount cost.
+offers = Table(
+    "offers",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("value", Money, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("source", String(80), nullable=False),
+    Column("offer_key", String(200), nullable=False),
+    Column(
+        "enrollment_id",
+        String(ID),
+        ForeignKey("enrollments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("contact_id", String(ID), ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    Column("cart_id", String(ID), ForeignKey("carts.id", ondelete="CASCADE"), nullable=False),
+    Column("flow", String(64), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("reason", String(200)),
+    Column("platform_ref", String(255)),
+    Column("attempts", Integer, nullable=False),
+    Column("retry_at", UTCDateTime),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("redeemed_at", UTCDateTime),
+    Column("order_key", String(KEY)),
+    Column("discount_amount", Money),
+    Column("revoked_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("store_id", "code"),
+    UniqueConstraint("enrollment_id", "offer_key"),
+    # "At most N offers per contact per 90 days".
+    Index(None, "store_id", "contact_id", "created_at"),
+    # The worker's passes: codes waiting for the platform, and live codes past their expiry.
+    Index(
+        "ix_offers_open",
+        "expires_at",
+        postgresql_where=text("status IN ('pending', 'active', 'superseded', 'expired')"),
+        sqlite_where=text("status IN ('pending', 'active', 'superseded', 'expired')"),
+    ),
+)
+
+# Co-marketing: a partner's offer (another brand's code pool, or a joint discount created on
+# this store's platform) for the carts its `segment` expression selects, with its own
+# eligibility (`when`), expiry and reporting. Never stacked with the store's own offer.
+partner_programs = Table(
+    "partner_programs",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("partner", String(200), nullable=False),
+    Column("segment", Text, nullable=False),
+    Column("eligibility", Text),
+    Column("kind", String(20), nullable=False),
+    Column("value", Money, nullable=False),
+    Column("currency", String(3), nullable=False),
+    # `pool`: codes uploaded by the partner; `joint`: created on the store's platform.
+    Column("code_source", String(10), nullable=False),
+    Column("expires_in_seconds", Integer, nullable=False),
+    Column("starts_at", UTCDateTime),
+    Column("ends_at", UTCDateTime),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("store_id", "name"),
+)
+
+# A partner's pool of codes, each handed out once (`assigned_at`; an erased offer does not
+# put its code back).
+partner_codes = Table(
+    "partner_codes",
+    metadata,
+    Column("id", big_id(), primary_key=True, autoincrement=True),
+    Column(
+        "program_id",
+        String(ID),
+        ForeignKey("partner_programs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("code", String(64), nullable=False),
+    Column("offer_id", String(ID), ForeignKey("offers.id", ondelete="SET NULL")),
+    Column("assigned_at", UTCDateTime),
+    UniqueConstraint("program_id", "code"),
+    Index(
+        "ix_partner_codes_free",
+        "program_id",
+        "id",
+        postgresql_where=text("assigned_at IS NULL"),
+        sqlite_where=text("assigned_at IS NULL"),
+    ),
 )

@@ -359,6 +359,15 @@ class SqlTouchRepository:
         )
         return int(result.rowcount or 0)
 
+    def record_click(self, touch_id: str, at: datetime) -> bool:
+        # One conditional UPDATE: two clicks at once cannot both be the first.
+        result = self._db.execute(
+            update(touches)
+            .where(touches.c.id == touch_id, touches.c.clicked_at.is_(None))
+            .values(clicked_at=at)
+        )
+        return bool(result.rowcount)
+
     def cancel_for_order(
         self,
         store_id: str,
@@ -753,6 +762,7 @@ def _touch(row: Any) -> TouchRecord:
         segments=row["segments"],
         cost_estimate=row["cost_estimate"],
         cost_currency=row["cost_currency"],
+        clicked_at=row["clicked_at"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )

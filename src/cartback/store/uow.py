@@ -13,11 +13,13 @@ from cartback.store.carts import SqlCartRepository
 from cartback.store.catalog import SqlCatalogRepository
 from cartback.store.deliveries import SqlDeliveryEventRepository
 from cartback.store.flows import SqlFlowRepository
+from cartback.store.offers import SqlOfferRepository
 from cartback.store.optouts import (
     SqlInboundMessageRepository,
     SqlSmsConfirmationRepository,
     SqlSuppressionRepository,
 )
+from cartback.store.partners import SqlPartnerRepository
 from cartback.store.privacy import SqlPrivacyRepository
 from cartback.store.repositories import (
     SqlConsentRepository,
@@ -65,6 +67,8 @@ class SqlUnitOfWork:
     outbox: SqlOutboxRepository
     catalog: SqlCatalogRepository
     short_links: SqlShortLinkRepository
+    offers: SqlOfferRepository
+    partners: SqlPartnerRepository
     deliveries: SqlDeliveryEventRepository
     templates: SqlMessageTemplateRepository
 
@@ -99,6 +103,8 @@ class SqlUnitOfWork:
         self.outbox = SqlOutboxRepository(connection)
         self.catalog = SqlCatalogRepository(connection)
         self.short_links = SqlShortLinkRepository(connection)
+        self.offers = SqlOfferRepository(connection)
+        self.partners = SqlPartnerRepository(connection)
         self.deliveries = SqlDeliveryEventRepository(connection)
         self.templates = SqlMessageTemplateRepository(connection)
         return self

@@ -6,8 +6,11 @@ its items, for platforms (or feeds) without product webhooks. Every item is a fr
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
+from babel.numbers import list_currencies
 from fastapi import APIRouter, Request
 from pydantic import (
     AfterValidator,
@@ -20,6 +23,8 @@ from pydantic import (
     StrictStr,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
+    field_validator,
 )
 from starlette.concurrency import run_in_threadpool
 
@@ -27,8 +32,17 @@ from cartback.api.errors import PROBLEM_RESPONSES
 from cartback.api.routes.carts import ServerPrincipal
 from cartback.api.routes.ingest import read_body
 from cartback.api.state import app_state
-from cartback.domain.catalog import MAX_ID, MAX_ITEMS, MAX_QUANTITY, MAX_TITLE, CatalogItem
+from cartback.domain.catalog import (
+    MAX_CATEGORY,
+    MAX_ID,
+    MAX_ITEMS,
+    MAX_QUANTITY,
+    MAX_TITLE,
+    MAX_URL,
+    CatalogItem,
+)
 from cartback.domain.errors import FieldError, InvalidInput
+from cartback.domain.events import MAX_UNIT_PRICE
 from cartback.services.catalog import write_items
 
 router = APIRouter(tags=["catalog"], responses=PROBLEM_RESPONSES)
@@ -43,8 +57,28 @@ def _no_nul(value: str) -> str:
     return value
 
 
+def _currency(value: str) -> str:
+    if value not in list_currencies():
+        raise ValueError("must be an ISO 4217 currency code in capitals (EUR)")
+    return value
+
+
+def _http_url(value: str) -> str:
+    # Shown in messages and pages: only a web link, never `javascript:`, `data:` or a path.
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http or https URL")
+    if any(c.isspace() for c in value):
+        raise ValueError("must not contain spaces")
+    return value
+
+
 Text = Annotated[StrictStr, AfterValidator(_no_nul)]
 Id = Annotated[Text, Field(min_length=1, max_length=MAX_ID)] | StrictInt
+#: A decimal string (`"19.99"`, exact) or a JSON number; at most 4 decimals.
+Amount = Annotated[Decimal, Field(ge=0, le=MAX_UNIT_PRICE, decimal_places=4, allow_inf_nan=False)]
+Currency = Annotated[StrictStr, AfterValidator(_currency)]
+HttpUrl = Annotated[Text, Field(min_length=1, max_length=MAX_URL), AfterValidator(_http_url)]
 
 
 class CatalogItemIn(BaseModel):
@@ -62,6 +96,31 @@ class CatalogItemIn(BaseModel):
     preorder: StrictBool = False
     release_at: AwareDatetime | None = None
     updated_at: AwareDatetime | None = None
+    price: Amount | None = None
+    #: The "was" price of an item on sale.
+    compare_at_price: Amount | None = None
+    #: What a unit costs the merchant (never shown to shoppers).
+    cost: Amount | None = None
+    currency: Annotated[Currency | None, Field(validate_default=True)] = None
+    category: Annotated[Text, Field(max_length=MAX_CATEGORY)] | None = None
+    url: HttpUrl | None = None
+    image_url: HttpUrl | None = None
+
+    @field_validator("compare_at_price")
+    @classmethod
+    def _beside_a_price(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        # A price that failed its own check is reported there, not again here.
+        if value is not None and "price" in info.data and info.data["price"] is None:
+            raise ValueError("needs a price (the price the item was cut to)")
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _given_with_amounts(cls, value: str | None, info: ValidationInfo) -> str | None:
+        amounts = [info.data.get(name) for name in ("price", "compare_at_price", "cost")]
+        if value is None and any(amount is not None for amount in amounts):
+            raise ValueError("is required with a price, compare_at_price or cost")
+        return value
 
 
 _ITEMS = TypeAdapter(Annotated[list[CatalogItemIn], Field(max_length=MAX_ITEMS)])
@@ -104,8 +163,13 @@ async def put_catalog_items(principal: ServerPrincipal, request: Request) -> Cat
     """
     Write up to 1,000 items as just read from the platform: `product_id`, `variant_id`, `sku`,
     `title`, `available`, `quantity`, `preorder`, `release_at`, `updated_at` (when the platform
-    changed the item; older than the stored item's: ignored). An invalid body answers 400 with
-    every field error and writes nothing. Writing the same items again changes nothing more.
+    changed the item; older than the stored item's: ignored), and optionally `price`,
+    `compare_at_price` (the "was" price of an item on sale), `cost` (decimal strings or numbers,
+    at least 0, in `currency`, which any of them requires), `category`, `url` and `image_url`
+    (http or https). An item without prices or page details keeps the ones written before; an
+    item with a `price` replaces `price` and `compare_at_price` together. An invalid body
+    answers 400 with every field error and writes nothing. Writing the same items again
+    changes nothing more.
     """
     state = app_state(request)
     body = await read_body(request, limit=MAX_BODY)
@@ -154,6 +218,13 @@ def _item(given: CatalogItemIn, now: datetime) -> CatalogItem:
         quantity=given.quantity,
         preorder=given.preorder,
         release_at=given.release_at,
+        price=given.price,
+        compare_at_price=given.compare_at_price,
+        cost=given.cost,
+        currency=given.currency,
+        category=given.category,
+        url=given.url,
+        image_url=given.image_url,
         read_at=now,
         updated_at=given.updated_at or now,
     )

@@ -1,7 +1,8 @@
 """
 Short restore links (`GET /s/{code}`): a text's link to the shopper's cart. A live code
-answers `303 See Other` to the touch's signed restore link (`/r/{token}`), which restores the
-cart and counts the click. HEAD answers the same without a body (link previews ask first).
+counts the click on its touch (once, as `/r/{token}` does: never a HEAD, a prefetch or a link
+previewer) and answers `303 See Other` to the touch's signed restore link, which restores the
+cart. HEAD answers the same without a body (link previews ask first).
 
 An unknown code gets a friendly page (404) and an expired one a page with a link to the store
 (410): pages for people, never problem documents, and nothing about the code or the shopper.
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse
 
+from cartback.api._clicks import count_click, is_click
 from cartback.api._page_texts import negotiate
 from cartback.api.pages import render_page
 from cartback.api.state import app_state
@@ -105,7 +107,11 @@ async def follow(code: str, request: Request) -> Response:
         return render_page(
             404, lang=lang, title=texts["unknown_title"], message=texts["unknown_body"]
         )
-    url = restore_links(request).url(store_id=target.store_id, touch_id=target.touch_id)
+    if is_click(request):
+        await run_in_threadpool(count_click, container, target.touch_id)
+    url = restore_links(request).url(
+        store_id=target.store_id, touch_id=target.touch_id, now=container.clock.now()
+    )
     return RedirectResponse(
         url,
         status_code=303,

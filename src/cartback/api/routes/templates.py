@@ -106,6 +106,8 @@ class MessageSettingsPublic(BaseModel):
     shipping: list[ShippingRateModel]
     logo_url: str | None
     brand_color: str | None
+    #: How long restore and short links work after the message went (`30d`).
+    restore_link_expiry: str
 
 
 class MessageSettingsIn(BaseModel):
@@ -123,6 +125,7 @@ class MessageSettingsIn(BaseModel):
     shipping: list[ShippingRateModel] | None = None
     logo_url: StrictStr | None = None
     brand_color: StrictStr | None = None
+    restore_link_expiry: StrictStr | None = None
 
 
 def _template(template: MessageTemplate) -> TemplatePublic:
