@@ -1,5 +1,5 @@
 """
-`python -m bench ingest|abandon|claim|dispatch|all [--db sqlite|postgresql|both]`: run
+`python -m bench ingest|abandon|claim|dispatch|feed|all [--db sqlite|postgresql|both]`: run
 benchmarks and print their results as JSON (also written under bench/results/).
 """
 
@@ -13,6 +13,7 @@ from typing import Any
 
 from bench.abandon import bench_claim_scaling, bench_lateness
 from bench.dispatch import bench_dispatch, bench_due_to_sent
+from bench.feed import bench_feed
 from bench.ingest import bench_ingest
 
 RESULTS = Path(__file__).parent / "results"
@@ -23,7 +24,7 @@ def main() -> None:
     Parse the command line and run the chosen benchmarks.
     """
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("suite", choices=["ingest", "abandon", "claim", "dispatch", "all"])
+    parser.add_argument("suite", choices=["ingest", "abandon", "claim", "dispatch", "feed", "all"])
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--seconds", type=int, default=10, help="length of each load phase")
     parser.add_argument(
@@ -35,6 +36,7 @@ def main() -> None:
     parser.add_argument(
         "--rate", type=int, default=300, help="dispatch: touches falling due per second"
     )
+    parser.add_argument("--items", type=int, default=100_000, help="feed: catalog items")
     args = parser.parse_args()
     backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     results: list[dict[str, Any]] = []
@@ -55,6 +57,8 @@ def main() -> None:
             print(json.dumps(results[-1], indent=2), flush=True)
             latency = bench_due_to_sent(backend, rate=args.rate, seconds=args.seconds * 2)
             results.append({"suite": "dispatch-latency", **latency})
+        if args.suite in ("feed", "all"):
+            results.append({"suite": "feed", **bench_feed(backend, items=args.items)})
         print(json.dumps(results[-1], indent=2), flush=True)
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}-{args.suite}.json"

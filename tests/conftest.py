@@ -67,9 +67,14 @@ class _PostgresTemplates:
         suffix = os.urandom(4).hex()
         self.template = f"cb_template_{suffix}"
         self._admin = _libpq(POSTGRES_URL)
+        self._connection: psycopg.Connection[Any] | None = None
         self._counter = 0
         self._suffix = suffix
         self._execute(f'CREATE DATABASE "{self.template}"')
+        # PostgreSQL 15 copies a template block by block through the WAL by default; for a
+        # small template, copying its files is about twice as fast (and tests create hundreds).
+        version = self._connect().info.server_version
+        self._strategy = " STRATEGY FILE_COPY" if version >= 150000 else ""
         engine = create_database_engine(self.url(self.template))
         upgrade(engine)
         engine.dispose()
@@ -80,7 +85,7 @@ class _PostgresTemplates:
     def fresh(self) -> str:
         self._counter += 1
         name = f"cb_test_{self._suffix}_{self._counter}"
-        self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"{self._strategy}')
         return name
 
     def drop(self, name: str) -> None:
@@ -88,10 +93,18 @@ class _PostgresTemplates:
 
     def close(self) -> None:
         self.drop(self.template)
+        if self._connection is not None:
+            self._connection.close()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        # One administrative connection for the session: a connection per statement costs
+        # more than some of the statements.
+        if self._connection is None or self._connection.closed:
+            self._connection = psycopg.connect(self._admin, autocommit=True)
+        return self._connection
 
     def _execute(self, sql: str) -> None:
-        with psycopg.connect(self._admin, autocommit=True) as connection:
-            connection.execute(sql)  # type: ignore[arg-type]
+        self._connect().execute(sql)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

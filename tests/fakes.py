@@ -32,9 +32,13 @@ from cartback.domain.consent import (
 from cartback.domain.delivery import DeliveryEvent
 from cartback.domain.discounts import GIVEN, OfferStatus
 from cartback.domain.errors import InvalidInput
+from cartback.domain.feeds import CatalogVersion, left_out
 from cartback.domain.identity import ContactRef
 from cartback.domain.ingest import EventOutcome, Inbound
 from cartback.domain.ports import (
+    AudienceMemberFacts,
+    AudienceMembership,
+    AudienceVisitorFacts,
     CartPage,
     CartRecord,
     CartTouch,
@@ -53,8 +57,10 @@ from cartback.domain.ports import (
     SimilarItem,
     SmsConfirmation,
     StockWatch,
+    StoredAudience,
     StoredFlow,
     Suppression,
+    SyncedIdentifier,
     TouchRecord,
     UnitOfWorkFactory,
     UnmappedEvent,
@@ -207,6 +213,12 @@ class FakeDatabase:
     partner_codes: list[PartnerCodeRow] = field(default_factory=list)
     deliveries: list[DeliveryEvent] = field(default_factory=list)
     templates: dict[tuple[str, str, str, str], MessageTemplate] = field(default_factory=dict)
+    audiences: dict[tuple[str, str], StoredAudience] = field(default_factory=dict)
+    memberships: list[AudienceMembership] = field(default_factory=list)
+    #: (store, audience, network, kind, identifier) -> (contact id, held now).
+    audience_syncs: dict[tuple[str, str, str, str, str], tuple[str | None, bool]] = field(
+        default_factory=dict
+    )
     commits: int = 0
 
     def snapshot(self) -> FakeDatabase:
@@ -246,6 +258,9 @@ class FakeDatabase:
             "partner_codes",
             "deliveries",
             "templates",
+            "audiences",
+            "memberships",
+            "audience_syncs",
         ):
             setattr(self, name, getattr(other, name))
         self.commits += 1
@@ -1552,6 +1567,21 @@ class InMemoryCatalogRepository:
         ]
         return sorted(found, key=lambda f: (f.title, f.key))[:limit]
 
+    def feed_page(self, store_id: str, *, after: str | None, limit: int) -> list[CatalogItem]:
+        keys = sorted(
+            k for s, k in self._db.catalog if s == store_id and (after is None or k > after)
+        )
+        return [self._db.catalog[(store_id, k)] for k in keys[:limit]]
+
+    def feed_version(self, store_id: str) -> CatalogVersion:
+        items = [i for (s, _), i in self._db.catalog.items() if s == store_id]
+        return CatalogVersion(
+            items=len(items),
+            left_out=sum(1 for i in items if left_out(i) is not None),
+            newest_update=max((i.updated_at for i in items), default=None),
+            newest_read=max((i.read_at for i in items), default=None),
+        )
+
 
 class InMemoryOutboxRepository:
     """
@@ -1807,6 +1837,225 @@ class InMemoryMessageTemplateRepository:
         return len(gone)
 
 
+class InMemoryAudienceSyncRepository:
+    """
+    What each ad network holds of each audience, like `SqlAudienceSyncRepository`.
+    """
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._db = database
+
+    def held(self, store_id: str, audience: str, network: str) -> list[SyncedIdentifier]:
+        return [
+            SyncedIdentifier(kind=key[3], identifier=key[4], contact_id=contact_id)
+            for key, (contact_id, held) in self._db.audience_syncs.items()
+            if key[:3] == (store_id, audience, network) and held
+        ]
+
+    def mark_added(
+        self,
+        store_id: str,
+        audience: str,
+        network: str,
+        entries: Sequence[SyncedIdentifier],
+        *,
+        at: datetime,
+    ) -> None:
+        check_aware(at, "at")
+        for entry in entries:
+            key = (store_id, audience, network, entry.kind, entry.identifier)
+            self._db.audience_syncs[key] = (entry.contact_id, True)
+
+    def mark_removed(
+        self,
+        store_id: str,
+        audience: str,
+        network: str,
+        identifiers: Sequence[tuple[str, str]],
+        *,
+        at: datetime,
+    ) -> None:
+        check_aware(at, "at")
+        for kind, identifier in identifiers:
+            key = (store_id, audience, network, kind, identifier)
+            if key in self._db.audience_syncs:
+                self._db.audience_syncs[key] = (self._db.audience_syncs[key][0], False)
+
+
+class InMemoryAudienceReachRepository:
+    """
+    Current memberships with each person's flags, like `SqlAudienceReachRepository`: contacts
+    with their active enrollment's group and hand-off, visitors with their own flags only.
+    """
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._db = database
+
+    def current_members(
+        self, store_id: str, audience: str, *, now: datetime
+    ) -> list[AudienceMemberFacts]:
+        check_aware(now, "now")
+        found = []
+        for held in self._current(store_id, audience, now):
+            contact = self._db.contacts.get(held.contact_id or "")
+            if contact is None or contact.store_id != store_id:
+                continue
+            active = next(
+                (
+                    e
+                    for e in self._db.enrollments.values()
+                    if e.contact_id == contact.id and e.status is EnrollmentStatus.ACTIVE
+                ),
+                None,
+            )
+            found.append(
+                AudienceMemberFacts(
+                    contact=contact,
+                    offer_eligible=held.offer_eligible,
+                    entered_at=held.entered_at,
+                    expires_at=held.expires_at,
+                    active_group=active.group if active else None,
+                    handed_to_ads=active is not None and self._handed(active.id),
+                )
+            )
+        return sorted(found, key=lambda f: (f.entered_at, f.contact.id))
+
+    def current_visitors(
+        self, store_id: str, audience: str, *, now: datetime
+    ) -> list[AudienceVisitorFacts]:
+        check_aware(now, "now")
+        found = [
+            AudienceVisitorFacts(
+                visitor_id=visitor.id,
+                anonymous_id=visitor.anonymous_id,
+                is_bot=visitor.is_bot,
+                ads_opt_out_at=visitor.ads_opt_out_at,
+                entered_at=held.entered_at,
+                expires_at=held.expires_at,
+            )
+            for held in self._current(store_id, audience, now)
+            if (visitor := self._db.visitors.get(held.visitor_id or "")) is not None
+            and visitor.store_id == store_id
+        ]
+        return sorted(found, key=lambda f: (f.entered_at, f.visitor_id))
+
+    def _current(self, store_id: str, audience: str, now: datetime) -> list[AudienceMembership]:
+        return [
+            m
+            for m in self._db.memberships
+            if (m.store_id, m.audience) == (store_id, audience)
+            and m.left_at is None
+            and m.expires_at > now
+        ]
+
+    def _handed(self, enrollment_id: str) -> bool:
+        return any(
+            t.enrollment_id == enrollment_id
+            and t.status is TouchStatus.SKIPPED
+            and t.reason == "handed_to_ads"
+            for t in self._db.touches.values()
+        )
+
+
+class InMemoryAudienceRepository:
+    """
+    Audience definitions and memberships, like `SqlAudienceRepository` (one current
+    membership per person and audience).
+    """
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._db = database
+
+    def list_for_store(self, store_id: str) -> list[StoredAudience]:
+        return sorted(
+            (a for (store, _), a in self._db.audiences.items() if store == store_id),
+            key=lambda a: a.name,
+        )
+
+    def replace(self, store_id: str, audiences: Sequence[StoredAudience]) -> None:
+        self._db.audiences = {k: v for k, v in self._db.audiences.items() if k[0] != store_id}
+        for audience in audiences:
+            self._db.audiences[(store_id, audience.name)] = audience
+
+    def enter(self, membership: AudienceMembership) -> bool:
+        check_aware(membership.entered_at, "entered_at")
+        for index, held in enumerate(self._db.memberships):
+            same = (held.store_id, held.audience, held.contact_id, held.visitor_id) == (
+                membership.store_id,
+                membership.audience,
+                membership.contact_id,
+                membership.visitor_id,
+            )
+            if same and held.left_at is None:
+                self._db.memberships[index] = replace(
+                    held,
+                    expires_at=max(held.expires_at, membership.expires_at),
+                    cart_id=membership.cart_id,
+                    offer_eligible=membership.offer_eligible,
+                )
+                return False
+        self._db.memberships.append(membership)
+        return True
+
+    def leave(
+        self,
+        store_id: str,
+        *,
+        contact_ids: Sequence[str] = (),
+        visitor_ids: Sequence[str] = (),
+        reason: str,
+        at: datetime,
+    ) -> int:
+        ended = 0
+        for index, held in enumerate(self._db.memberships):
+            mine = held.contact_id in contact_ids or held.visitor_id in visitor_ids
+            if held.store_id == store_id and mine and held.left_at is None:
+                self._db.memberships[index] = replace(held, left_at=at, left_reason=reason)
+                ended += 1
+        return ended
+
+    def expire(self, *, now: datetime, limit: int) -> int:
+        held = self._db.memberships
+        due = sorted(
+            (i for i, m in enumerate(held) if m.left_at is None and m.expires_at <= now),
+            key=lambda i: (held[i].contact_id is None, held[i].expires_at),
+        )[:limit]
+        for index in due:
+            held = self._db.memberships[index]
+            self._db.memberships[index] = replace(
+                held, left_at=held.expires_at, left_reason="window_ended"
+            )
+        return len(due)
+
+    def contact_memberships(
+        self, store_id: str, audience: str, *, current_only: bool = True
+    ) -> list[AudienceMembership]:
+        return self._of(store_id, audience, current_only, contacts=True)
+
+    def visitor_memberships(
+        self, store_id: str, audience: str, *, current_only: bool = True
+    ) -> list[AudienceMembership]:
+        return self._of(store_id, audience, current_only, contacts=False)
+
+    def visitor_may_enter(self, visitor_id: str) -> bool:
+        row = self._db.visitors.get(visitor_id)
+        return row is not None and not row.is_bot and row.ads_opt_out_at is None
+
+    def _of(
+        self, store_id: str, audience: str, current_only: bool, *, contacts: bool
+    ) -> list[AudienceMembership]:
+        return sorted(
+            (
+                m
+                for m in self._db.memberships
+                if (m.store_id, m.audience) == (store_id, audience)
+                and (m.contact_id is not None) == contacts
+                and (m.left_at is None or not current_only)
+            ),
+            key=lambda m: m.entered_at,
+        )
+
+
 class FakeChannel:
     """
     A channel that records every call, answers like an idempotent provider, and can be told
@@ -1859,6 +2108,9 @@ class FakeUnitOfWork:
     partners: InMemoryPartnerRepository
     deliveries: InMemoryDeliveryEventRepository
     templates: InMemoryMessageTemplateRepository
+    audiences: InMemoryAudienceRepository
+    audience_syncs: InMemoryAudienceSyncRepository
+    audience_reach: InMemoryAudienceReachRepository
 
     def __init__(self, database: FakeDatabase, *, read_only: bool = False) -> None:
         self.database = database
@@ -1893,6 +2145,9 @@ class FakeUnitOfWork:
         self.partners = InMemoryPartnerRepository(self._working)
         self.deliveries = InMemoryDeliveryEventRepository(self._working)
         self.templates = InMemoryMessageTemplateRepository(self._working)
+        self.audiences = InMemoryAudienceRepository(self._working)
+        self.audience_syncs = InMemoryAudienceSyncRepository(self._working)
+        self.audience_reach = InMemoryAudienceReachRepository(self._working)
         return self
 
     def __exit__(
@@ -1950,6 +2205,9 @@ class FakeUnitOfWork:
             self.partners,
             self.deliveries,
             self.templates,
+            self.audiences,
+            self.audience_syncs,
+            self.audience_reach,
         ):
             repository._db = working
 

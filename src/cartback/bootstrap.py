@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from cartback.channels.ads.capi import MetaConversionsClient
+from cartback.channels.ads.google import GoogleAudiencePusher
+from cartback.channels.ads.meta import MetaAudiencePusher
 from cartback.channels.email.resend import ResendChannel
 from cartback.channels.email.smtp import SmtpChannel, parse_smtp_url
 from cartback.channels.outbox import OutboxChannel
@@ -21,6 +24,8 @@ from cartback.engine.clock import SystemClock
 from cartback.engine.worker import Worker, WorkerConfig
 from cartback.kit.keys import SecretBox
 from cartback.kit.metrics import Metrics
+from cartback.services.ads_config import GoogleAccount, MetaAccount
+from cartback.services.audience_sync import AudiencePushers
 from cartback.services.compose import Composer
 from cartback.services.dispatch import SenderThrottle
 from cartback.services.offers import OfferPlatforms
@@ -52,6 +57,8 @@ class Container:
     email_channel: SmtpChannel | ResendChannel | None = None
     #: Each store's discount API, shared by the process's workers (built per settings version).
     offer_platforms: OfferPlatforms | None = None
+    #: Meta's Conversions API, shared by the process's workers (built on first use).
+    conversions_client: MetaConversionsClient | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -79,6 +86,9 @@ class Container:
             throttle=self.throttle,
             composer=self.composer(),
             offers=self.offers(),
+            conversions=self.conversions(),
+            box=self.box,
+            audience_pushers=self.audience_pushers(),
         )
         self.workers.append(worker)
         self._listen()
@@ -108,6 +118,36 @@ class Container:
             box = self.box
             self.offer_platforms = OfferPlatforms(lambda store: discount_platform(store, box))
         return self.offer_platforms
+
+    def conversions(self) -> MetaConversionsClient:
+        """
+        Meta's Conversions API at `CARTBACK_META_API_URL`: stores with a pixel send their
+        anonymous visitors' cart events there (nothing connects until the first send).
+        """
+        if self.conversions_client is None:
+            self.conversions_client = MetaConversionsClient(api_url=self.settings.meta_api_url)
+        return self.conversions_client
+
+    def audience_pushers(self) -> AudiencePushers:
+        """
+        Meta's Custom Audiences at `CARTBACK_META_API_URL` and Google's Customer Match at
+        `CARTBACK_GOOGLE_ADS_API_URL`, each opened with a store's own account when it syncs.
+        """
+        meta_url, google_url = self.settings.meta_api_url, self.settings.google_ads_api_url
+
+        def meta(account: MetaAccount) -> MetaAudiencePusher:
+            return MetaAudiencePusher(access_token=account.access_token, api_url=meta_url)
+
+        def google(account: GoogleAccount) -> GoogleAudiencePusher:
+            return GoogleAudiencePusher(
+                developer_token=account.developer_token,
+                access_token=account.access_token,
+                customer_id=account.customer_id,
+                login_customer_id=account.login_customer_id,
+                api_url=google_url,
+            )
+
+        return AudiencePushers(meta=meta, google=google)
 
     def composer(self) -> Composer:
         """
@@ -177,6 +217,8 @@ class Container:
             self.email_channel.close()
         if self.offer_platforms is not None:
             self.offer_platforms.close()
+        if self.conversions_client is not None:
+            self.conversions_client.close()
         self.engine.dispose()
 
 

@@ -18,6 +18,8 @@ import typer
 
 from cartback.commands import register as register_sources
 from cartback.commands._common import cli_errors, fail
+from cartback.commands.ads import ads_app
+from cartback.commands.audiences import audiences_app
 from cartback.commands.capture import capture_app
 from cartback.commands.email import email_app
 from cartback.commands.flows import flows_app
@@ -44,10 +46,12 @@ app.add_typer(capture_app, name="capture")
 app.add_typer(sms_app, name="sms")
 app.add_typer(email_app, name="email")
 app.add_typer(flows_app, name="flows")
+app.add_typer(audiences_app, name="audiences")
 app.add_typer(messages_app, name="messages")
 app.add_typer(templates_app, name="templates")
 app.add_typer(offers_app, name="offers")
 app.add_typer(partners_app, name="partners")
+app.add_typer(ads_app, name="ads")
 app.command("preview")(preview_command)
 
 DatabaseUrl = Annotated[

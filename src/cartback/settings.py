@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr | None = None
     #: Twilio's REST API (tests point it at a local server).
     twilio_api_url: str = "https://api.twilio.com"
+    #: Meta's Graph API (Custom Audiences, Conversions API) and the Google Ads API (Customer
+    #: Match); tests point them at local servers.
+    meta_api_url: str = "https://graph.facebook.com"
+    google_ads_api_url: str = "https://googleads.googleapis.com"
 
     data_dir: Path = Path(".cartback")
     log_level: str = "info"

@@ -193,7 +193,9 @@ def test_an_order_before_the_deadline_converts_and_is_never_abandoned(server: Se
     """
     # given
     analytics = _segment(server)
-    start = datetime.now(UTC) - timedelta(seconds=58)
+    # 5 s before the deadline: room for two requests on a busy machine, so the test says
+    # what the product does, not how fast the machine is.
+    start = datetime.now(UTC) - timedelta(seconds=55)
     analytics.track(
         anonymous_id="anon-ord",
         event="Product Added",
@@ -207,7 +209,7 @@ def test_an_order_before_the_deadline_converts_and_is_never_abandoned(server: Se
         properties={"cart_id": "cart-ord", "order_id": "o-1"},
     )
     analytics.flush()
-    time.sleep(3)  # past the old deadline: the worker has had its chance to misfire
+    time.sleep(6)  # past the old deadline: the worker has had its chance to misfire
     with server.client() as http:
         body = http.get("/v1/carts/cart-ord").json()
     # then

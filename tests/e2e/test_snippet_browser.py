@@ -8,6 +8,7 @@ leaves; the cart read back over the API is what the page did.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -512,6 +513,56 @@ def test_calls_queued_before_the_snippet_loaded_are_replayed(storefront: Storefr
         (m["type"], m.get("event")) for m in sent
     ]
     assert "u-1" == sent[1]["userId"]
+
+
+# Meta pixel deduplication: the page's pixel may send a tracked event with the snippet's id.
+
+FBP = "fb.1.1764230400000.1234567890"
+PIXEL_HEAD = (
+    f"document.cookie = '_fbp={FBP}; path=/'; window.seen = [];"
+    "window.addEventListener('cartback:track', function (e) { window.seen.push(e.detail); });"
+)
+
+
+def test_a_tracked_event_hands_its_message_id_to_the_page_for_the_meta_pixel(
+    storefront: Storefront,
+) -> None:
+    """
+    `cartback.track` returns the messageId; a `cartback:track` DOM event carries it with the
+    event and properties; the message forwards `_fbp`, and the ad click's `fbclid` as `fbc`
+    when there is no `_fbc` cookie.
+    """
+    # given
+    page = storefront.open(head=PIXEL_HEAD, path="/?fbclid=IwAR0abc")
+    # when
+    returned = page.evaluate("() => cartback.track('Product Added', {product_id: 'mug'})")
+    seen = page.evaluate("() => window.seen")
+    message = storefront.sent(page)[0]
+    # then
+    assert returned == message["messageId"]
+    assert [("Product Added", returned, "mug")] == [
+        (d["event"], d["messageId"], d["properties"]["product_id"]) for d in seen
+    ]
+    assert FBP == message["context"]["fbp"]
+    assert re.fullmatch(r"fb\.1\.\d{13}\.IwAR0abc", message["context"]["fbc"])
+
+
+def test_the_fbc_cookie_wins_and_a_no_to_ads_forwards_no_meta_ids(storefront: Storefront) -> None:
+    """
+    A `_fbc` cookie is forwarded as it is; after the page's consent says no to ads, neither
+    Meta id leaves the page (the event itself still does).
+    """
+    # given
+    fbc = "fb.1.1764230400000.IwAR9xyz"
+    page = storefront.open(head=f"{PIXEL_HEAD} document.cookie = '_fbc={fbc}; path=/';")
+    # when
+    page.evaluate("() => cartback.track('Checkout Started', {value: 5})")
+    page.evaluate("() => cartback.consent({ads: false})")
+    page.evaluate("() => cartback.track('Product Added', {product_id: 'mug'})")
+    sent = storefront.sent(page)
+    # then
+    ids = [(m["context"].get("fbp"), m["context"].get("fbc")) for m in sent]
+    assert [(FBP, fbc), (None, None)] == ids
 
 
 # WooCommerce without a tag manager: the snippet reads the shop's own Store API cart.

@@ -35,6 +35,8 @@ SECTIONS = {
     "inbound_messages",
     "sms_confirmations",
     "raw_events",
+    "offers",
+    "audiences",
 }
 CONSENT_FIELDS = {
     "channel",

@@ -18,6 +18,7 @@ import re
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -379,7 +380,15 @@ def shop() -> Iterator[FakeShop]:
     """
     The fake platforms, served by a thread on 127.0.0.1 for the test.
     """
-    fake = FakeShop()
+    with serving(FakeShop()) as fake:
+        yield fake
+
+
+@contextmanager
+def serving(fake: FakeShop) -> Iterator[FakeShop]:
+    """
+    Serve the fake platforms on 127.0.0.1 (a thread) while the block runs; `fake.url` is set.
+    """
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:

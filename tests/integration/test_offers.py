@@ -28,7 +28,7 @@ from cartback.engine.worker import Worker
 from cartback.services.offers import OfferPlatforms, create_pending_offers, revoke_offers
 from cartback.services.partners import create_program
 from cartback.services.stores import CreatedStore
-from cartback.store.tables import offers
+from cartback.store.tables import audience_members, offers
 from helpers import assert_problem, auth, enrolled_touch, identify, track
 
 __all__ = ["shop", "worker"]
@@ -551,3 +551,40 @@ def test_a_cart_outside_the_partners_segment_gets_no_partner_code(
     assert "Acme Socks" not in _messages(client, store)[1]["text"]
     report = client.get("/v1/partners/socks/report", headers=auth(store.secret_key)).json()
     assert (0, 1) == (report["given"], report["codes_available"])
+
+
+def test_a_persons_export_lists_their_codes_and_audiences(
+    client: TestClient,
+    container: Container,
+    clock: SimulatedClock,
+    store: CreatedStore,
+) -> None:
+    """
+    `GET /v1/contacts/{id}` shows the codes given to the person and the ad audiences they
+    were in, with when they left.
+    """
+    # given
+    offer = _stored_offer(container, clock, store, status=OfferStatus.ACTIVE)
+    with container.engine.begin() as connection:
+        connection.execute(
+            audience_members.insert().values(
+                store_id=store.store.id,
+                audience="viewed-cart",
+                contact_id=offer.contact_id,
+                entered_at=clock.now(),
+                expires_at=clock.now() + timedelta(days=7),
+                left_at=clock.now(),
+                left_reason="purchased",
+            )
+        )
+
+    # when
+    body = client.get(f"/v1/contacts/{offer.contact_id}", headers=auth(store.secret_key)).json()
+
+    # then
+    assert [(offer.code, "percent", "active")] == [
+        (o["code"], o["kind"], o["status"]) for o in body["offers"]
+    ]
+    assert [("viewed-cart", "purchased")] == [
+        (a["audience"], a["left_reason"]) for a in body["audiences"]
+    ]

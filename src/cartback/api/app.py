@@ -18,11 +18,15 @@ from cartback.api.errors import install_error_handlers
 from cartback.api.ratelimit import RateLimiter
 from cartback.api.responses import JsonResponse
 from cartback.api.routes import (
+    ads,
+    audience_exports,
+    audiences,
     capture,
     carts,
     catalog,
     contacts,
     email_webhooks,
+    feeds,
     flows,
     ingest,
     messages,
@@ -162,7 +166,11 @@ def create_app(container: Container, *, bench_routes: bool = False) -> FastAPI:
     app.include_router(templates.router)
     app.include_router(partners.router)
     app.include_router(offer_settings.router)
+    app.include_router(ads.router)
     app.include_router(catalog.router)
+    app.include_router(audiences.router)
+    app.include_router(audience_exports.router)
+    app.include_router(feeds.router)
     app.include_router(twilio.router)  # before the catch-all /webhooks/{platform}/{store_id}
     app.include_router(email_webhooks.router)  # before the catch-all, too
     app.include_router(webhooks.router)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -170,6 +171,36 @@ class ExportedRawEvent(BaseModel):
     payload: dict[str, Any]
 
 
+class ExportedOffer(BaseModel):
+    """
+    A discount code given to the person for a cart, and what became of it.
+    """
+
+    code: str
+    kind: str
+    value: Decimal
+    currency: str
+    status: str
+    flow: str
+    step: int
+    created_at: datetime
+    expires_at: datetime
+    redeemed_at: datetime | None
+    order_key: str | None
+
+
+class ExportedAudienceMembership(BaseModel):
+    """
+    An ad audience the person was in (as a contact or as one of their browsers).
+    """
+
+    audience: str
+    entered_at: datetime
+    expires_at: datetime
+    left_at: datetime | None
+    left_reason: str | None
+
+
 class ContactExport(BaseModel):
     """
     Everything Cartback holds about one person in one store.
@@ -187,6 +218,8 @@ class ContactExport(BaseModel):
     inbound_messages: list[ExportedInboundMessage]
     sms_confirmations: list[ExportedSmsConfirmation]
     raw_events: list[ExportedRawEvent]
+    offers: list[ExportedOffer]
+    audiences: list[ExportedAudienceMembership]
 
 
 def contact_export(data: PersonalData, *, store_id: str, now: datetime) -> ContactExport:
@@ -210,6 +243,8 @@ def contact_export(data: PersonalData, *, store_id: str, now: datetime) -> Conta
             ExportedSmsConfirmation.model_validate(dict(c)) for c in data.sms_confirmations
         ],
         raw_events=[ExportedRawEvent.model_validate(dict(e)) for e in data.raw_events],
+        offers=[ExportedOffer.model_validate(dict(o)) for o in data.offers],
+        audiences=[ExportedAudienceMembership.model_validate(dict(a)) for a in data.audiences],
     )
 
 

@@ -19,6 +19,9 @@ Decisions a reader may look for:
   ended clears its "was" price. Amounts are in `currency`; a read in another currency drops
   the stored amounts it does not restate. A price change is not a stock change: it tells no
   flow anything (`changes`).
+- **Feed details** (`description`, `brand`, `gtin`, `mpn`) are sticky like the page details:
+  a read that does not carry them keeps the stored ones. A GTIN is 8, 12, 13 or 14 digits with
+  a valid GS1 check digit (`is_gtin`); product feeds send only what a shop's pages show.
 """
 
 from __future__ import annotations
@@ -40,6 +43,12 @@ MAX_TITLE = 500
 MAX_QUANTITY = 10_000_000
 MAX_CATEGORY = 500
 MAX_URL = 2048
+#: Google Merchant Center's limit for `description` (Meta allows more).
+MAX_DESCRIPTION = 5000
+MAX_BRAND = 200
+MAX_GTIN = 14
+MAX_MPN = 70
+_GTIN = re.compile(r"\d{8}|\d{12,14}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 #: A Shopify storefront names a variant by its GraphQL id; webhooks and the catalog by number.
 _SHOPIFY_VARIANT_GID = re.compile(r"gid://shopify/ProductVariant/(\d+)")
@@ -102,6 +111,13 @@ class CatalogItem:
     url: str | None = None
     #: The product's (or the variant's) picture (http or https).
     image_url: str | None = None
+    #: Plain text (no HTML) about the product, as its page shows it.
+    description: str | None = None
+    brand: str | None = None
+    #: The GS1 trade item number (UPC, EAN, ISBN or ITF-14), digits only (`is_gtin`).
+    gtin: str | None = None
+    #: The manufacturer's part number.
+    mpn: str | None = None
 
     def __post_init__(self) -> None:
         check_aware(self.read_at, "read_at")
@@ -113,6 +129,7 @@ class CatalogItem:
             raise ValueError(f"quantity must be between {-MAX_QUANTITY} and {MAX_QUANTITY}")
         self._check_money()
         self._check_page()
+        self._check_identifiers()
 
     def _check_money(self) -> None:
         for name in ("price", "compare_at_price", "cost"):
@@ -136,6 +153,15 @@ class CatalogItem:
             # Shown in messages and pages: a `javascript:` or `data:` link would be an attack.
             if link is not None and (len(link) > MAX_URL or not _PAGE_URL.fullmatch(link)):
                 raise ValueError(f"{name} must be an http(s) URL of at most {MAX_URL} characters")
+
+    def _check_identifiers(self) -> None:
+        limits = (("description", MAX_DESCRIPTION), ("brand", MAX_BRAND), ("mpn", MAX_MPN))
+        for name, limit in limits:
+            value: str | None = getattr(self, name)
+            if value is not None and not 0 < len(value) <= limit:
+                raise ValueError(f"{name} must be 1 to {limit} characters")
+        if self.gtin is not None and not is_gtin(self.gtin):
+            raise ValueError("gtin must be 8, 12, 13 or 14 digits with a valid check digit")
 
     @property
     def key(self) -> str:
@@ -161,6 +187,18 @@ class CatalogItem:
             and self.compare_at_price is not None
             and self.compare_at_price > self.price
         )
+
+
+def is_gtin(value: str) -> bool:
+    """
+    True for a GTIN-8, -12 (UPC), -13 (EAN, ISBN) or -14 whose last digit is its GS1 check
+    digit (weights 3 and 1 alternating from the right, before the check digit).
+    """
+    if not _GTIN.fullmatch(value):
+        return False
+    digits = [int(d) for d in reversed(value[:-1])]
+    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(digits))
+    return (10 - total % 10) % 10 == int(value[-1])
 
 
 def line_keys(line: LineItem) -> tuple[str, ...]:
@@ -206,7 +244,7 @@ def changes(old: CatalogItem | None, new: CatalogItem) -> frozenset[CatalogChang
 
 def merged(old: CatalogItem | None, new: CatalogItem) -> CatalogItem:
     """
-    The item to store for a new read: stock from the new read, and the prices and page
+    The item to store for a new read: stock from the new read, and the prices, page and feed
     details it does not carry from the stored one, so a write that does not know them (an
     inventory-only webhook) does not erase them. A new price restates the selling pair, so a
     missing `compare_at_price` beside it means "not on sale". Stored amounts in another
@@ -229,6 +267,10 @@ def merged(old: CatalogItem | None, new: CatalogItem) -> CatalogItem:
         category=new.category or old.category,
         url=new.url or old.url,
         image_url=new.image_url or old.image_url,
+        description=new.description or old.description,
+        brand=new.brand or old.brand,
+        gtin=new.gtin or old.gtin,
+        mpn=new.mpn or old.mpn,
     )
 
 
@@ -270,6 +312,7 @@ __all__ = [
     "WatchReason",
     "changes",
     "find_item",
+    "is_gtin",
     "is_stale",
     "item_stock",
     "line_keys",

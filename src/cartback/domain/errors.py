@@ -119,3 +119,21 @@ class DatabaseNotMigrated(CartbackError):
     """
 
     slug = "not-migrated"
+
+
+class AdsError(CartbackError):
+    """
+    An ad network did not take a change to an audience. `transient` errors (rate limits, 5xx,
+    timeouts) are tried again on a later pass, after `retry_after` seconds when the network
+    said; others are final, and `reason` carries the network's own message (never a token).
+    """
+
+    slug = "ads-network"
+
+    def __init__(
+        self, reason: str, *, transient: bool = False, retry_after: float | None = None
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient
+        self.retry_after = retry_after

@@ -6,7 +6,7 @@ SQLAlchemy; the unit tests implement them in memory.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -16,9 +16,11 @@ from typing import Any, Protocol, Self, runtime_checkable
 from cartback.domain.cart import Cart
 from cartback.domain.catalog import CatalogItem, WatchReason
 from cartback.domain.consent import Channel, ConsentFact, LedgerUpdate, Purpose
+from cartback.domain.conversions import TrackedEvent
 from cartback.domain.delivery import DeliveryEvent
 from cartback.domain.discounts import OfferStatus
 from cartback.domain.events import Stage
+from cartback.domain.feeds import CatalogVersion
 from cartback.domain.flows import OfferKind
 from cartback.domain.identity import ContactRef
 from cartback.domain.ingest import EventOutcome, Inbound
@@ -147,6 +149,21 @@ class EventRepository(Protocol):
         self, store_id: str, source: str, outcomes: Mapping[str, EventOutcome]
     ) -> None: ...
     def count(self, store_id: str) -> int: ...
+    def tracked_after(
+        self, store_id: str, *, after_id: int, names: Sequence[str], limit: int
+    ) -> list[TrackedEvent]:
+        """
+        The store's `track` events stored after raw event `after_id` whose names (as
+        `event_key` matches them) are among `names`, oldest first, at most `limit`, each with
+        its visitor's robot and no-to-ads flags (never anything from `contacts`).
+        """
+        ...
+
+    def last_id(self, store_id: str) -> int:
+        """
+        The id of the store's latest raw event (0 when it has none).
+        """
+        ...
 
 
 class VisitorRepository(Protocol):
@@ -320,6 +337,9 @@ class PersonalData:
     inbound_messages: list[Mapping[str, Any]]
     sms_confirmations: list[Mapping[str, Any]]
     raw_events: list[Mapping[str, Any]]
+    #: Discount codes given to them, and their ad audiences (as a contact and as a visitor).
+    offers: list[Mapping[str, Any]] = field(default_factory=list)
+    audiences: list[Mapping[str, Any]] = field(default_factory=list)
 
 
 class PrivacyRepository(Protocol):
@@ -560,6 +580,119 @@ class FlowRepository(Protocol):
     def replace(self, store_id: str, flows: Sequence[StoredFlow]) -> None:
         """
         Make `flows` the store's flows: others are deleted, these inserted or updated.
+        """
+        ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredAudience:
+    """
+    An installed audience: its parsed definition (`domain.audiences.audience_json`) and the
+    whole file it came from (`source`, the same on every audience of one apply). `version`
+    counts the store's applies.
+    """
+
+    store_id: str
+    name: str
+    version: int
+    source: str
+    definition: Mapping[str, Any]
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AudienceMembership:
+    """
+    One person's time in an audience: a known contact (`contact_id`) or an anonymous visitor
+    (`visitor_id`), never both (they live in separate tables). Current while `left_at` is None.
+    """
+
+    store_id: str
+    audience: str
+    contact_id: str | None = None
+    visitor_id: str | None = None
+    cart_id: str | None = None
+    #: The audience's offer rules held at the last entry; None: the audience has no offer.
+    offer_eligible: bool | None = None
+    entered_at: datetime
+    expires_at: datetime
+    left_at: datetime | None = None
+    left_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.contact_id is None) == (self.visitor_id is None):
+            raise ValueError("a membership is a contact's or a visitor's, exactly one")
+        check_aware(self.entered_at, "entered_at")
+        check_aware(self.expires_at, "expires_at")
+
+
+class AudienceRepository(Protocol):
+    """
+    A store's audience definitions, and the memberships of contacts and of anonymous visitors
+    (kept in separate tables, never joined).
+    """
+
+    def list_for_store(self, store_id: str) -> list[StoredAudience]:
+        """
+        The store's installed audiences, by name.
+        """
+        ...
+
+    def replace(self, store_id: str, audiences: Sequence[StoredAudience]) -> None:
+        """
+        Make `audiences` the store's audiences: others are deleted.
+        """
+        ...
+
+    def enter(self, membership: AudienceMembership) -> bool:
+        """
+        Add a current membership, or, when the person is a current member already, extend it
+        (the later `expires_at`, the new cart and offer eligibility). True if a row was added.
+        """
+        ...
+
+    def leave(
+        self,
+        store_id: str,
+        *,
+        contact_ids: Sequence[str] = (),
+        visitor_ids: Sequence[str] = (),
+        reason: str,
+        at: datetime,
+    ) -> int:
+        """
+        End every current membership of these contacts and visitors; how many ended.
+        """
+        ...
+
+    def expire(self, *, now: datetime, limit: int) -> int:
+        """
+        End up to `limit` current memberships whose `expires_at` is due (`left_at` is the
+        expiry, reason `window_ended`); how many ended.
+        """
+        ...
+
+    def contact_memberships(
+        self, store_id: str, audience: str, *, current_only: bool = True
+    ) -> list[AudienceMembership]:
+        """
+        An audience's known contacts (`audience_members`), oldest entry first.
+        """
+        ...
+
+    def visitor_memberships(
+        self, store_id: str, audience: str, *, current_only: bool = True
+    ) -> list[AudienceMembership]:
+        """
+        An audience's anonymous visitors (`audience_visitors`), oldest entry first.
+        """
+        ...
+
+    def visitor_may_enter(self, visitor_id: str) -> bool:
+        """
+        False for a robot's visitor, or one whose browser said no to ads.
         """
         ...
 
@@ -1072,6 +1205,19 @@ class CatalogRepository(Protocol):
         """
         ...
 
+    def feed_page(self, store_id: str, *, after: str | None, limit: int) -> list[CatalogItem]:
+        """
+        Up to `limit` of the store's items in item-key order, after the key `after`.
+        """
+        ...
+
+    def feed_version(self, store_id: str) -> CatalogVersion:
+        """
+        The store's item count, how many the feeds leave out, and the newest `updated_at`
+        and `read_at`, in one cheap query.
+        """
+        ...
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SimilarItem:
@@ -1327,6 +1473,147 @@ class PartnerRepository(Protocol):
         ...
 
 
+class AudiencePusher(Protocol):
+    """
+    One ad network's audience lists (a Meta Custom Audience, a Google Customer Match user
+    list), changed in place. Identifiers are `(kind, hash)`: kind `email` or `phone`, hash the
+    SHA-256 hex (64 lowercase digits) of the value normalised as that network documents. The
+    adapter splits them into requests within the network's limits; adding what the list holds
+    or removing what it lacks changes nothing there.
+    """
+
+    def add(self, list_id: str, identifiers: Sequence[tuple[str, str]]) -> None:
+        """
+        Put the identifiers in the network's list `list_id`.
+
+        Raises:
+            AdsError: the network refused (final) or could not take them now (transient).
+        """
+        ...
+
+    def remove(self, list_id: str, identifiers: Sequence[tuple[str, str]]) -> None:
+        """
+        Take the identifiers out of the network's list `list_id`.
+
+        Raises:
+            AdsError: the network refused (final) or could not take them now (transient).
+        """
+        ...
+
+    def close(self) -> None:
+        """
+        Release the adapter's connections.
+        """
+        ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SyncedIdentifier:
+    """
+    A hashed identifier an ad network holds in an audience (`tables.audience_syncs`), and the
+    contact it came from (None once that contact was erased).
+    """
+
+    kind: str
+    identifier: str
+    contact_id: str | None
+
+
+class AudienceSyncRepository(Protocol):
+    """
+    What each ad network holds of each audience, one row per hashed identifier.
+    """
+
+    def held(self, store_id: str, audience: str, network: str) -> list[SyncedIdentifier]:
+        """
+        The identifiers the network holds now (added and not removed).
+        """
+        ...
+
+    def mark_added(
+        self,
+        store_id: str,
+        audience: str,
+        network: str,
+        entries: Sequence[SyncedIdentifier],
+        *,
+        at: datetime,
+    ) -> None:
+        """
+        Record that the network took these identifiers (a removed one is held again).
+        """
+        ...
+
+    def mark_removed(
+        self,
+        store_id: str,
+        audience: str,
+        network: str,
+        identifiers: Sequence[tuple[str, str]],
+        *,
+        at: datetime,
+    ) -> None:
+        """
+        Record that the network let go of these `(kind, identifier)`s.
+        """
+        ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AudienceMemberFacts:
+    """
+    A known contact currently in an audience, with what decides whether ads may reach them:
+    the contact (address, bot flag, `ads_opt_out_at`) and their active enrollment, if any.
+    """
+
+    contact: Contact
+    offer_eligible: bool | None
+    entered_at: datetime
+    expires_at: datetime
+    #: The group of the contact's active enrollment (None: in no flow now).
+    active_group: Group | None = None
+    #: Whether a touch of that enrollment was skipped `handed_to_ads` (the flow let go).
+    handed_to_ads: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AudienceVisitorFacts:
+    """
+    An anonymous visitor currently in an audience, with its own flags (never a contact's).
+    """
+
+    visitor_id: str
+    anonymous_id: str
+    is_bot: bool
+    ads_opt_out_at: datetime | None
+    entered_at: datetime
+    expires_at: datetime
+
+
+class AudienceReachRepository(Protocol):
+    """
+    Reads of who is in an audience now (`left_at IS NULL AND expires_at > now`), each in one
+    query per audience, for exports and pushes to ad networks.
+    """
+
+    def current_members(
+        self, store_id: str, audience: str, *, now: datetime
+    ) -> list[AudienceMemberFacts]:
+        """
+        The audience's current contacts with their flags and enrollment facts, oldest entry
+        first.
+        """
+        ...
+
+    def current_visitors(
+        self, store_id: str, audience: str, *, now: datetime
+    ) -> list[AudienceVisitorFacts]:
+        """
+        The audience's current anonymous visitors, oldest entry first; no contact details.
+        """
+        ...
+
+
 class UnitOfWork(Protocol):
     """
     One transaction. It rolls back on exit unless `commit()` was called.
@@ -1380,6 +1667,12 @@ class UnitOfWork(Protocol):
     def offers(self) -> OfferRepository: ...
     @property
     def partners(self) -> PartnerRepository: ...
+    @property
+    def audience_reach(self) -> AudienceReachRepository: ...
+    @property
+    def audiences(self) -> AudienceRepository: ...
+    @property
+    def audience_syncs(self) -> AudienceSyncRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -13,7 +13,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,13 +21,18 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 
 from cartback.domain.consent import Channel
+from cartback.domain.conversions import ConversionSender
 from cartback.domain.errors import ConfigurationError
 from cartback.domain.ports import MessageChannel, UnitOfWorkFactory
 from cartback.domain.time import Clock
 from cartback.kit.ids import new_id
+from cartback.kit.keys import SecretBox
 from cartback.kit.metrics import Metrics
 from cartback.services.abandonment import TimerReport, process_due_carts
+from cartback.services.audience_sync import AudiencePushers, sync_audiences
+from cartback.services.audiences import expire_memberships
 from cartback.services.compose import Composer
+from cartback.services.conversions import send_conversions
 from cartback.services.dispatch import (
     DEFAULT_LEASE,
     DispatchConfig,
@@ -71,6 +76,15 @@ class WorkerConfig:
     held_out_interval: timedelta = timedelta(minutes=1)
     #: Expired and superseded discount codes are removed from platforms at most this often.
     revoke_interval: timedelta = timedelta(minutes=1)
+    #: Audience memberships whose window is over are ended at most this often.
+    expire_interval: timedelta = timedelta(minutes=1)
+    #: Audience lists are brought up to date on the ad networks at most this often (Meta and
+    #: Google take hours to apply a change: more often would only spend their quotas).
+    audience_sync_interval: timedelta = timedelta(minutes=10)
+    #: New storefront events go to Meta's Conversions API at most this often.
+    conversions_interval: timedelta = timedelta(minutes=1)
+    #: Raw events read per store and conversions pass.
+    conversions_limit: int = 5000
 
 
 class Worker:
@@ -89,8 +103,17 @@ class Worker:
         throttle: SenderThrottle | None = None,
         composer: Composer | None = None,
         offers: OfferPlatforms = NO_PLATFORMS,
+        conversions: ConversionSender | None = None,
+        box: SecretBox | None = None,
+        audience_pushers: AudiencePushers | None = None,
     ) -> None:
         self._uow_factory = uow_factory
+        #: Where pixel stores' conversion events go, and what opens their tokens; without
+        #: both the worker sends none.
+        self._conversions = conversions
+        self._box = box
+        #: Where stores' audiences are pushed (Meta, Google); without them, and `box`, none is.
+        self._audience_pushers = audience_pushers
         #: Each store's discount API (codes are created before the message that shows them).
         self._offers = offers
         #: Where touches go; without channels the worker fires cart timers only.
@@ -108,8 +131,8 @@ class Worker:
         self._wake = threading.Event()
         self._last_heartbeat: datetime | None = None
         self._last_purge: datetime | None = None
-        self._last_held_out: datetime | None = None
-        self._last_revoke: datetime | None = None
+        #: When each periodic task last ran (`_every`).
+        self._last_runs: dict[str, datetime] = {}
 
     def stop(self) -> None:
         """
@@ -158,6 +181,9 @@ class Worker:
                 self.purge_if_due()
                 self.complete_held_out_if_due()
                 self.revoke_offers_if_due()
+                self.expire_memberships_if_due()
+                self.sync_audiences_if_due()
+                self.send_conversions_if_due()
                 busy = max(report.processed, dispatched.processed, created)
                 if busy >= self._config.batch_size or dispatched.statuses.get("scheduled"):
                     continue  # more may be due right now
@@ -193,23 +219,6 @@ class Worker:
             uow_factory=self._uow_factory, clock=self._clock, platforms=self._offers
         )
         return report.processed
-
-    def revoke_offers_if_due(self) -> bool:
-        """
-        Remove expired unused and superseded codes from their platforms, at most every
-        `revoke_interval`. A failure is logged and counted; the rest goes on. True if it ran.
-        """
-        now = self._clock.now()
-        last = self._last_revoke
-        if not self._channels or (last is not None and now - last < self._config.revoke_interval):
-            return False
-        self._last_revoke = now
-        try:
-            revoke_offers(uow_factory=self._uow_factory, clock=self._clock, platforms=self._offers)
-        except DBAPIError as error:
-            self._metrics.worker_errors.inc()
-            log.warning("offer.revoke_pass.failed", error=str(error.orig or error)[:300])
-        return True
 
     def dispatch_pass(self) -> DispatchReport:
         """
@@ -262,19 +271,93 @@ class Worker:
 
     def complete_held_out_if_due(self) -> bool:
         """
-        End finished control-group enrollments, at most every `held_out_interval`. True if
-        it ran.
+        End finished control-group enrollments, at most every `held_out_interval`.
+        """
+        if not self._channels:
+            return False
+        return self._every(
+            "held_out",
+            self._config.held_out_interval,
+            lambda: complete_held_out(uow_factory=self._uow_factory, clock=self._clock),
+        )
+
+    def revoke_offers_if_due(self) -> bool:
+        """
+        Remove expired unused and superseded codes from their platforms, at most every
+        `revoke_interval`.
+        """
+        if not self._channels:
+            return False
+        return self._every(
+            "offer.revoke",
+            self._config.revoke_interval,
+            lambda: revoke_offers(
+                uow_factory=self._uow_factory, clock=self._clock, platforms=self._offers
+            ),
+        )
+
+    def expire_memberships_if_due(self) -> bool:
+        """
+        End audience memberships whose window is over, at most every `expire_interval`.
+        """
+        if not self._channels:
+            return False
+        return self._every(
+            "audience.expire",
+            self._config.expire_interval,
+            lambda: expire_memberships(uow_factory=self._uow_factory, clock=self._clock),
+        )
+
+    def send_conversions_if_due(self) -> bool:
+        """
+        Send pixel stores' new conversion events to Meta, at most every `conversions_interval`.
+        """
+        sender, box = self._conversions, self._box
+        if sender is None or box is None:
+            return False
+        return self._every(
+            "conversions",
+            self._config.conversions_interval,
+            lambda: send_conversions(
+                uow_factory=self._uow_factory,
+                clock=self._clock,
+                box=box,
+                sender=sender,
+                limit=self._config.conversions_limit,
+            ),
+        )
+
+    def sync_audiences_if_due(self) -> bool:
+        """
+        Push what changed in the stores' mapped audiences to the ad networks, at most every
+        `audience_sync_interval`.
+        """
+        pushers, box = self._audience_pushers, self._box
+        if pushers is None or box is None:
+            return False
+        return self._every(
+            "audience.sync",
+            self._config.audience_sync_interval,
+            lambda: sync_audiences(
+                uow_factory=self._uow_factory, clock=self._clock, box=box, pushers=pushers
+            ),
+        )
+
+    def _every(self, task: str, interval: timedelta, run: Callable[[], object]) -> bool:
+        """
+        Run a periodic task when `interval` has passed since it last ran (or it never did).
+        A database failure is logged and counted; the worker goes on. True if it ran.
         """
         now = self._clock.now()
-        last = self._last_held_out
-        if not self._channels or (last is not None and now - last < self._config.held_out_interval):
+        last = self._last_runs.get(task)
+        if last is not None and now - last < interval:
             return False
-        self._last_held_out = now
+        self._last_runs[task] = now
         try:
-            complete_held_out(uow_factory=self._uow_factory, clock=self._clock)
+            run()
         except DBAPIError as error:
             self._metrics.worker_errors.inc()
-            log.warning("enrollment.held_out.failed", error=str(error.orig or error)[:300])
+            log.warning(f"{task}.pass.failed", error=str(error.orig or error)[:300])
         return True
 
     def idle_seconds(self) -> float:

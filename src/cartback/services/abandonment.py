@@ -9,10 +9,12 @@ from dataclasses import dataclass, field, replace
 
 import structlog
 
+from cartback.domain.audiences import EntryReason
 from cartback.domain.cart import TimerOutcome, on_timer
 from cartback.domain.ports import UnitOfWork
 from cartback.domain.stores import Store
 from cartback.domain.time import Clock
+from cartback.services.audiences import enter_audiences
 from cartback.services.catalog import watch_stock
 from cartback.services.enrollment import StoreFlows, enroll_abandoned, store_flows
 
@@ -89,6 +91,10 @@ def process_due_carts(*, uow: UnitOfWork, clock: Clock, limit: int) -> TimerRepo
                 enrolled += started is not None
                 # Its unavailable and pre-order lines, for the back_in_stock and launch flows.
                 watch_stock(uow, replace(record, cart=cart), now=now)
+                # The ad audiences it qualifies for, committed with the abandonment too.
+                enter_audiences(
+                    uow, store, replace(record, cart=cart), now, reason=EntryReason.ABANDONED
+                )
         uow.carts.save_states(decided, now=now)
         uow.commit()
     return TimerReport(outcomes=outcomes, lateness=tuple(lateness), enrolled=enrolled)

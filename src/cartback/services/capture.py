@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from cartback.domain.audiences import LeaveReason
 from cartback.domain.capture import opts_out_of_ads
 from cartback.domain.consent import Channel, ConsentClaim, changes
 from cartback.domain.errors import NotFound
@@ -33,6 +34,7 @@ from cartback.services._capture_input import (
     parse_submission,
 )
 from cartback.services._contacts import resolve_contact
+from cartback.services.audiences import leave_audiences, leave_on_withdrawal
 
 log = structlog.get_logger(__name__)
 
@@ -116,6 +118,14 @@ def capture(
         ):
             uow.visitors.mark_ads_opt_out([visitor.id], at=now)
             uow.contacts.mark_ads_opt_out(contact_id, at=now)
+            leave_audiences(
+                uow,
+                store.id,
+                contact_ids=[contact_id],
+                visitor_ids=[visitor.id],
+                reason=LeaveReason.OPTED_OUT,
+                now=now,
+            )
         uow.commit()
     log.info(
         "capture.stored",
@@ -191,6 +201,7 @@ def _record_consents(
     update = changes(current, claims)
     if not update.is_empty:
         uow.consents.record(store.id, contact_id, update, now=now)
+        leave_on_withdrawal(uow, store.id, contact_id, update, now)
     return len(update.entries), confirmations
 
 

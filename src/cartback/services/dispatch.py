@@ -26,6 +26,7 @@ from typing import cast
 
 import structlog
 
+from cartback.domain.audiences import EntryReason
 from cartback.domain.cart import CartStatus
 from cartback.domain.consent import Channel, Purpose
 from cartback.domain.events import Stage
@@ -77,6 +78,7 @@ from cartback.domain.touches import (
 )
 from cartback.kit.phone_locality import phone_locality
 from cartback.services._dispatch_reads import ReadAhead
+from cartback.services.audiences import enter_audiences
 from cartback.services.catalog import cart_stock
 from cartback.services.compose import Composer
 from cartback.services.enrollment import StoreFlows, cart_facts, contact_facts, store_flows
@@ -474,6 +476,9 @@ def _decide_one(
         decision = _patience(decide(context, now), store, enrollment)
         if not isinstance(decision, Send):
             status = _apply(uow, touch, enrollment, decision, now)
+            if isinstance(decision, Skip) and decision.reason == Reason.HANDED_TO_ADS:
+                # The ads take over from the emails: the hand-over audiences, same transaction.
+                enter_audiences(uow, store, record, now, reason=EntryReason.HANDED_OVER)
         elif touch.channel not in channels:
             later = now + NO_CHANNEL_RETRY
             _write(uow, touch, TouchStatus.DEFERRED, NO_CHANNEL, now, due_at=later)

@@ -11,6 +11,7 @@ from datetime import datetime
 
 import structlog
 
+from cartback.domain.audiences import LeaveReason
 from cartback.domain.cart import Outcome, apply_event, new_cart
 from cartback.domain.consent import ConsentClaim, changes
 from cartback.domain.errors import NotFound
@@ -23,6 +24,7 @@ from cartback.domain.stores import Store
 from cartback.domain.time import Clock
 from cartback.kit.ids import new_id
 from cartback.services._contacts import resolve_contact
+from cartback.services.audiences import leave_audiences, leave_on_withdrawal
 from cartback.services.redemption import redeem_offers
 from cartback.services.sources import unmapped_names
 
@@ -72,6 +74,16 @@ def ingest(
         opted_out = [v.id for a, v in batch.visitors.items() if a in ads_opt_out]
         if opted_out:
             uow.visitors.mark_ads_opt_out(opted_out, at=now)
+            # A "no" to ads takes the browser, and the person it belongs to, out at once.
+            linked = [v.contact_id for a, v in batch.visitors.items() if a in ads_opt_out]
+            leave_audiences(
+                uow,
+                store.id,
+                contact_ids=linked,
+                visitor_ids=opted_out,
+                reason=LeaveReason.OPTED_OUT,
+                now=now,
+            )
         batch.load_carts(todo)
         for message in todo:
             outcomes[message.message_id] = batch.apply(message)
@@ -172,6 +184,7 @@ class _Batch:
             update = changes(self.uow.consents.current(contact_id), claims)
             if not update.is_empty:
                 self.uow.consents.record(self.store.id, contact_id, update, now=self.now)
+                leave_on_withdrawal(self.uow, self.store.id, contact_id, update, self.now)
 
     def _end_enrollments(self, order: OrderRecord) -> None:
         """
@@ -325,6 +338,15 @@ class _Batch:
                     discounts=event.discounts,
                     placed_at=event.occurred_at,
                 )
+            # A buyer leaves every ad audience in the transaction that records the order.
+            leave_audiences(
+                self.uow,
+                self.store.id,
+                contact_ids=[record.contact_id],
+                visitor_ids=[record.visitor_id],
+                reason=LeaveReason.PURCHASED,
+                now=self.now,
+            )
 
     def _change_order(self, message: Inbound, event: OrderChanged) -> EventOutcome:
         """

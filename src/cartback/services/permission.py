@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from cartback.domain.audiences import withdraws_email_marketing
 from cartback.domain.consent import (
     Channel,
     ConsentClaim,
@@ -75,3 +76,6 @@ def append_claims(
     update = changes(uow.consents.current(contact_id), claims)
     if not update.is_empty:
         uow.consents.record(store_id, contact_id, update, now=now)
+        if withdraws_email_marketing(update):
+            # Ads are marketing too: a "no" to marketing email leaves every audience at once.
+            uow.audiences.leave(store_id, contact_ids=[contact_id], reason="opted_out", at=now)

@@ -19,6 +19,10 @@ store view's links as `GET /V1/store/storeConfigs` gives them:
 - **Page**: `{base_link_url}{url_key}.html` and `{base_media_url}catalog/product{image}` when
   the push names the store's links; the category is not read (Magento gives only ids).
 - **updated_at**: the product's `updated_at` (UTC), else when received.
+- **Feed details** from the custom attributes: `description` (else `short_description`) as
+  plain text; the brand from a `brand` attribute, else `manufacturer` when it is text (a
+  dropdown attribute gives an option id, which names nothing to a shopper); the GTIN from
+  `gtin`, `ean`, `upc` or `barcode`, the first valid one; `mpn` when present.
 
 A price, a date or a link that does not read is left out, never a reason to refuse the stock.
 """
@@ -35,7 +39,7 @@ from cartback.domain.catalog import CatalogItem
 from cartback.domain.errors import FieldError
 from cartback.sources._commerce import Invalid, nonzero, occurred, parse_utc, plain, validated
 from cartback.sources._fields import Identifier, Name, Price
-from cartback.sources._prices import page, selling, text, web_url
+from cartback.sources._prices import brand, description, gtin, mpn, page, selling, text, web_url
 
 #: The push types that carry a product (`magento.catalog` reads them).
 PRODUCT_TYPES = frozenset({"product.created", "product.updated"})
@@ -43,6 +47,8 @@ PRODUCT_TYPES = frozenset({"product.created", "product.updated"})
 URL_SUFFIX = ".html"
 _ENABLED = 1
 _NO_IMAGE = "no_selection"
+#: Custom attributes that hold a GTIN in common Magento setups, best first.
+_GTIN_ATTRIBUTES = ("gtin", "ean", "upc", "barcode")
 
 
 class StockItemIn(BaseModel):
@@ -136,9 +142,22 @@ def product_item(
             links.base_media_url,
             f"catalog/product/{image.lstrip('/')}" if image and image != _NO_IMAGE else None,
         ),
+        description=description(attributes.get("description"))
+        or description(attributes.get("short_description")),
+        brand=_brand(attributes),
+        gtin=next(filter(None, (gtin(attributes.get(a)) for a in _GTIN_ATTRIBUTES)), None),
+        mpn=mpn(attributes.get("mpn")),
         read_at=received_at,
         updated_at=occurred(parse_utc(product.updated_at), received_at=received_at),
     )
+
+
+def _brand(attributes: dict[str, Any]) -> str | None:
+    for code in ("brand", "manufacturer"):
+        name = brand(attributes.get(code))
+        if name and not name.isdigit():  # a dropdown's option id names nothing to a shopper
+            return name
+    return None
 
 
 def _stock(product: ProductIn) -> StockItemIn:

@@ -16,6 +16,9 @@ Shopify's `products/create` and `products/update` webhooks as catalog items: one
   image (`image_id` among `images`), else the product's `image`; the page is
   `https://{X-Shopify-Shop-Domain}/products/{handle}`. A price or link that does not read is
   left out, never a reason to refuse the product's stock.
+- **Feed details**: `body_html` as plain text is the description, `vendor` the brand, the
+  variant's `barcode` the GTIN when it is a valid one (shops also put internal codes there).
+  No MPN: Shopify has no such field, and a SKU is the shop's code, not the manufacturer's.
 """
 
 from __future__ import annotations
@@ -31,7 +34,17 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from cartback.domain.catalog import MAX_CATEGORY, CatalogItem
 from cartback.domain.errors import FieldError
 from cartback.sources._fields import Identifier, Name, Price
-from cartback.sources._prices import host, page, selling, src, text, web_url
+from cartback.sources._prices import (
+    brand,
+    description,
+    gtin,
+    host,
+    page,
+    selling,
+    src,
+    text,
+    web_url,
+)
 from cartback.sources._shopify_topics import Invalid, Stamp, _validated
 
 #: The topics that carry a product (`shopify.catalog` reads them).
@@ -81,6 +94,8 @@ class ProductIn(BaseModel):
     product_type: Any = None
     image: Any = None
     images: Any = None
+    body_html: Any = None
+    vendor: Any = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -96,6 +111,8 @@ class _Read:
     currency: str
     url: str | None
     images: dict[str, str]
+    description: str | None
+    brand: str | None
 
 
 def product_items(
@@ -129,6 +146,8 @@ def product_items(
         currency=currency,
         url=page(f"https://{shop}", "products", handle) if shop and handle else None,
         images=_images(product.images),
+        description=description(product.body_html),
+        brand=brand(product.vendor),
     )
     if not product.variants:
         return [_item(product, None, read)]
@@ -162,6 +181,9 @@ def _item(product: ProductIn, variant: VariantIn | None, read: _Read) -> Catalog
         category=category[:MAX_CATEGORY] if category else None,
         url=read.url,
         image_url=web_url(image) or web_url(src(product.image)),
+        description=read.description,
+        brand=read.brand,
+        gtin=gtin((variant.model_extra or {}).get("barcode")) if variant is not None else None,
         read_at=read.read,
         updated_at=read.at,
     )

@@ -14,6 +14,9 @@ product as `GET /wp-json/wc/v3/products/{id}` returns it (a variation's as
   payload names none); WooCommerce keeps no cost. The category is `categories[0].name`, the
   picture `images[0].src` (a variation's `image.src`), the page `permalink`. A price or link
   that does not read is left out, never a reason to refuse the product's stock.
+- **Feed details**: `description` (else `short_description`) as plain text; the brand from
+  `brands[0].name` (WooCommerce 9.6's brands), else an attribute named "Brand"; the GTIN from
+  `global_unique_id` (WooCommerce 9.2's "GTIN, UPC, EAN or ISBN") when it is a valid one.
 """
 
 from __future__ import annotations
@@ -28,7 +31,16 @@ from cartback.domain.catalog import MAX_CATEGORY, CatalogItem
 from cartback.domain.errors import FieldError
 from cartback.sources._commerce import Invalid, nonzero, occurred, parse_utc, plain, validated
 from cartback.sources._fields import Identifier, Name, Price
-from cartback.sources._prices import first, selling, src, text, web_url
+from cartback.sources._prices import (
+    brand,
+    description,
+    first,
+    gtin,
+    selling,
+    src,
+    text,
+    web_url,
+)
 
 #: The topics that carry a product (`woocommerce.catalog` reads them).
 PRODUCT_TOPICS = frozenset({"product.created", "product.updated"})
@@ -54,6 +66,11 @@ class ProductIn(BaseModel):
     categories: Any = None
     images: Any = None
     image: Any = None
+    description: Any = None
+    short_description: Any = None
+    brands: Any = None
+    attributes: Any = None
+    global_unique_id: Any = None
 
 
 class _PricesIn(BaseModel):
@@ -96,6 +113,9 @@ def product_item(document: Any, *, received_at: datetime, currency: str = "USD")
         category=category[:MAX_CATEGORY] if category else None,
         url=web_url(text(product.permalink)),
         image_url=web_url(src(product.image) or src(first(product.images))),
+        description=description(product.description) or description(product.short_description),
+        brand=brand(_first_name(product.brands)) or _brand_attribute(product.attributes),
+        gtin=gtin(product.global_unique_id),
         read_at=received_at,
         updated_at=occurred(parse_utc(product.date_modified_gmt), received_at=received_at),
     )
@@ -114,3 +134,14 @@ def _prices(product: ProductIn) -> tuple[Decimal | None, Decimal | None]:
 def _first_name(categories: Any) -> str | None:
     category = first(categories)
     return text(category.get("name")) if isinstance(category, dict) else None
+
+
+def _brand_attribute(attributes: Any) -> str | None:
+    """
+    An attribute named "Brand": a product's `options[0]`, a variation's `option`.
+    """
+    for attribute in attributes if isinstance(attributes, list) else []:
+        named = isinstance(attribute, dict) and (text(attribute.get("name")) or "").lower()
+        if named == "brand":
+            return brand(attribute.get("option")) or brand(first(attribute.get("options")))
+    return None

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, case, delete, func, or_, select
 
 from cartback.domain.catalog import CatalogItem, WatchReason
+from cartback.domain.feeds import MAX_FEED_ID, CatalogVersion
 from cartback.domain.ports import SimilarItem, StockWatch
 from cartback.store.repositories import dialect_insert
 from cartback.store.tables import catalog_items, stock_watches
@@ -28,7 +29,7 @@ _UPDATED = (
     "updated_at",
 )
 #: Kept from the stored row when a write does not carry them (`catalog.merged`).
-_PAGE = ("category", "url", "image_url")
+_PAGE = ("category", "url", "image_url", "description", "brand", "gtin", "mpn")
 
 
 class SqlCatalogRepository:
@@ -177,6 +178,48 @@ class SqlCatalogRepository:
         )
         return [_similar(row) for row in self._db.execute(query).mappings()]
 
+    def feed_page(self, store_id: str, *, after: str | None, limit: int) -> list[CatalogItem]:
+        """
+        Up to `limit` of the store's items in item-key order, those after the key `after`
+        (keyset paging on the `(store_id, item_key)` unique index: every page is as cheap as
+        the first).
+        """
+        table = catalog_items.c
+        query = select(catalog_items).where(table.store_id == store_id)
+        if after is not None:
+            query = query.where(table.item_key > after)
+        rows = self._db.execute(query.order_by(table.item_key).limit(limit)).mappings()
+        return [_item(row) for row in rows]
+
+    def feed_version(self, store_id: str) -> CatalogVersion:
+        """
+        The store's item count, how many the feeds leave out (`feeds.left_out` as SQL), and
+        the newest `updated_at` and `read_at`, in one query.
+        """
+        table = catalog_items.c
+        left_out = or_(
+            func.length(func.coalesce(func.nullif(table.variant_id, ""), table.product_id))
+            > MAX_FEED_ID,
+            func.coalesce(table.title, "") == "",
+            table.url.is_(None),
+            table.price.is_(None),
+            table.currency.is_(None),
+        )
+        row = self._db.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(case((left_out, 1), else_=0)), 0),
+                func.max(table.updated_at),
+                func.max(table.read_at),
+            ).where(table.store_id == store_id)
+        ).one()
+        return CatalogVersion(
+            items=row[0],
+            left_out=int(row[1]),
+            newest_update=row[2],
+            newest_read=row[3],
+        )
+
 
 def _kept_values(new: Any) -> dict[str, ColumnElement[Any]]:
     """
@@ -217,6 +260,10 @@ def _row(store_id: str, item: CatalogItem) -> dict[str, Any]:
         "category": item.category,
         "url": item.url,
         "image_url": item.image_url,
+        "description": item.description,
+        "brand": item.brand,
+        "gtin": item.gtin,
+        "mpn": item.mpn,
         "read_at": item.read_at,
         "updated_at": item.updated_at,
     }
@@ -251,6 +298,10 @@ def _item(row: Any) -> CatalogItem:
         category=row["category"],
         url=row["url"],
         image_url=row["image_url"],
+        description=row["description"],
+        brand=row["brand"],
+        gtin=row["gtin"],
+        mpn=row["mpn"],
         read_at=row["read_at"],
         updated_at=row["updated_at"],
     )

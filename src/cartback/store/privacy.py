@@ -27,12 +27,15 @@ from cartback.domain.consent import erased_address
 from cartback.domain.identity import ContactRef
 from cartback.domain.ports import PersonalData
 from cartback.store.tables import (
+    audience_members,
+    audience_visitors,
     cart_lines,
     carts,
     catalog_items,
     consent_ledger,
     contacts,
     inbound_messages,
+    offers,
     orders,
     raw_events,
     sms_confirmations,
@@ -170,7 +173,36 @@ class SqlPrivacyRepository:
                 .where(rows.raw_events())
                 .order_by(raw_events.c.occurred_at, raw_events.c.id)
             ),
+            offers=self._all(
+                select(offers).where(rows.owned(offers)).order_by(offers.c.created_at, offers.c.id)
+            ),
+            audiences=self._audiences(rows),
         )
+
+    def _audiences(self, rows: _PersonRows) -> list[Mapping[str, Any]]:
+        """
+        Their audience memberships: as the contact, and as each of their visitors.
+        """
+        theirs = select(visitors.c.id).where(rows.owned(visitors))
+        as_contact = select(
+            audience_members.c.audience,
+            audience_members.c.entered_at,
+            audience_members.c.expires_at,
+            audience_members.c.left_at,
+            audience_members.c.left_reason,
+        ).where(rows.owned(audience_members))
+        as_visitor = select(
+            audience_visitors.c.audience,
+            audience_visitors.c.entered_at,
+            audience_visitors.c.expires_at,
+            audience_visitors.c.left_at,
+            audience_visitors.c.left_reason,
+        ).where(
+            audience_visitors.c.store_id == rows.store_id,
+            audience_visitors.c.visitor_id.in_(theirs),
+        )
+        found = [*self._all(as_contact), *self._all(as_visitor)]
+        return sorted(found, key=lambda row: (row["entered_at"], row["audience"]))
 
     def _carts(self, rows: _PersonRows) -> list[Mapping[str, Any]]:
         found = self._all(

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cartback.domain.consent import Channel, ConsentFact, LedgerUpdate, Purpose
+from cartback.domain.conversions import TrackedEvent
 from cartback.domain.identity import ContactRef
 from cartback.domain.ingest import EventOutcome, Inbound
 from cartback.domain.ports import Contact, OrderRecord, Visitor, VisitorSeen
@@ -194,6 +195,56 @@ class SqlEventRepository:
             select(func.count()).select_from(raw_events).where(raw_events.c.store_id == store_id)
         )
         return int(self._db.execute(query).scalar_one())
+
+    def tracked_after(
+        self, store_id: str, *, after_id: int, names: Sequence[str], limit: int
+    ) -> list[TrackedEvent]:
+        # `event_key` in SQL (without collapsing repeated spaces, which names rarely have).
+        key = func.lower(func.replace(raw_events.c.name, "_", " "))
+        query = (
+            select(
+                raw_events.c.id,
+                raw_events.c.idempotency_key,
+                raw_events.c.name,
+                raw_events.c.anonymous_id,
+                raw_events.c.occurred_at,
+                raw_events.c.payload,
+                visitors.c.is_bot,
+                visitors.c.ads_opt_out_at,
+            )
+            .select_from(
+                raw_events.outerjoin(
+                    visitors,
+                    (visitors.c.store_id == raw_events.c.store_id)
+                    & (visitors.c.anonymous_id == raw_events.c.anonymous_id),
+                )
+            )
+            .where(
+                raw_events.c.store_id == store_id,
+                raw_events.c.id > after_id,
+                raw_events.c.kind == "track",
+                key.in_(list(names)),
+            )
+            .order_by(raw_events.c.id)
+            .limit(limit)
+        )
+        return [
+            TrackedEvent(
+                id=int(row.id),
+                message_id=row.idempotency_key,
+                name=row.name or "",
+                anonymous_id=row.anonymous_id,
+                occurred_at=row.occurred_at,
+                payload=row.payload if isinstance(row.payload, dict) else {},
+                visitor_is_bot=bool(row.is_bot),
+                visitor_opted_out=row.ads_opt_out_at is not None,
+            )
+            for row in self._db.execute(query)
+        ]
+
+    def last_id(self, store_id: str) -> int:
+        query = select(func.max(raw_events.c.id)).where(raw_events.c.store_id == store_id)
+        return int(self._db.execute(query).scalar_one() or 0)
 
 
 class SqlVisitorRepository:

@@ -507,6 +507,11 @@ catalog_items = Table(
     Column("category", String(500)),
     Column("url", String(2048)),
     Column("image_url", String(2048)),
+    # What product feeds need besides (Google Merchant Center, Meta catalogs).
+    Column("description", Text),
+    Column("brand", String(200)),
+    Column("gtin", String(50)),
+    Column("mpn", String(70)),
     Column("read_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("store_id", "item_key"),
@@ -688,4 +693,106 @@ partner_codes = Table(
         postgresql_where=text("assigned_at IS NULL"),
         sqlite_where=text("assigned_at IS NULL"),
     ),
+)
+
+# A store's audience definitions (YAML beside the flows; the shipped built-ins until a file is
+# applied), one row per audience with its source text and parsed definition.
+audiences = Table(
+    "audiences",
+    metadata,
+    Column("id", big_id(), primary_key=True, autoincrement=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("definition", json_type(), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("store_id", "name"),
+)
+
+# Known contacts in an audience: entered when their cart qualified, left (`left_at`, with the
+# reason) on a purchase, an opt-out or the end of the window (`expires_at`). A contact is in an
+# audience at most once at a time. `offer_eligible`: the audience's offer rules held at entry.
+audience_members = Table(
+    "audience_members",
+    metadata,
+    Column("id", big_id(), primary_key=True, autoincrement=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("audience", String(64), nullable=False),
+    Column("contact_id", String(ID), ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    Column("cart_id", String(ID), ForeignKey("carts.id", ondelete="SET NULL")),
+    Column("offer_eligible", Boolean),
+    Column("entered_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("left_at", UTCDateTime),
+    Column("left_reason", String(30)),
+    Index(
+        "uq_audience_members_current",
+        "store_id",
+        "audience",
+        "contact_id",
+        unique=True,
+        postgresql_where=text("left_at IS NULL"),
+        sqlite_where=text("left_at IS NULL"),
+    ),
+    Index(
+        "ix_audience_members_expiring",
+        "expires_at",
+        postgresql_where=text("left_at IS NULL"),
+        sqlite_where=text("left_at IS NULL"),
+    ),
+    Index(None, "contact_id"),
+)
+
+# Anonymous visitors in an audience, kept apart from contacts: no export joins the two.
+audience_visitors = Table(
+    "audience_visitors",
+    metadata,
+    Column("id", big_id(), primary_key=True, autoincrement=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("audience", String(64), nullable=False),
+    Column("visitor_id", String(ID), ForeignKey("visitors.id", ondelete="CASCADE"), nullable=False),
+    Column("cart_id", String(ID), ForeignKey("carts.id", ondelete="SET NULL")),
+    Column("offer_eligible", Boolean),
+    Column("entered_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("left_at", UTCDateTime),
+    Column("left_reason", String(30)),
+    Index(
+        "uq_audience_visitors_current",
+        "store_id",
+        "audience",
+        "visitor_id",
+        unique=True,
+        postgresql_where=text("left_at IS NULL"),
+        sqlite_where=text("left_at IS NULL"),
+    ),
+    Index(
+        "ix_audience_visitors_expiring",
+        "expires_at",
+        postgresql_where=text("left_at IS NULL"),
+        sqlite_where=text("left_at IS NULL"),
+    ),
+    Index(None, "visitor_id"),
+)
+
+# What an ad network holds of an audience: one hashed identifier per row (SHA-256 hex of the
+# normalised email or phone, as that network hashes it), present until `removed_at`. A contact
+# erased later leaves `contact_id` null: the next push removes the identifier from the network.
+audience_syncs = Table(
+    "audience_syncs",
+    metadata,
+    Column("id", big_id(), primary_key=True, autoincrement=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("audience", String(64), nullable=False),
+    Column("network", String(10), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("identifier", String(64), nullable=False),
+    Column("contact_id", String(ID), ForeignKey("contacts.id", ondelete="SET NULL")),
+    Column("added_at", UTCDateTime, nullable=False),
+    Column("removed_at", UTCDateTime),
+    UniqueConstraint("store_id", "audience", "network", "kind", "identifier"),
+    Index(None, "contact_id"),
 )

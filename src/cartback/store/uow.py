@@ -9,6 +9,9 @@ from typing import Self
 
 from sqlalchemy import Connection, Engine
 
+from cartback.store.audience_reach import SqlAudienceReachRepository
+from cartback.store.audience_syncs import SqlAudienceSyncRepository
+from cartback.store.audiences import SqlAudienceRepository
 from cartback.store.carts import SqlCartRepository
 from cartback.store.catalog import SqlCatalogRepository
 from cartback.store.deliveries import SqlDeliveryEventRepository
@@ -71,6 +74,9 @@ class SqlUnitOfWork:
     partners: SqlPartnerRepository
     deliveries: SqlDeliveryEventRepository
     templates: SqlMessageTemplateRepository
+    audience_reach: SqlAudienceReachRepository
+    audiences: SqlAudienceRepository
+    audience_syncs: SqlAudienceSyncRepository
 
     def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self._engine = engine
@@ -107,6 +113,9 @@ class SqlUnitOfWork:
         self.partners = SqlPartnerRepository(connection)
         self.deliveries = SqlDeliveryEventRepository(connection)
         self.templates = SqlMessageTemplateRepository(connection)
+        self.audience_reach = SqlAudienceReachRepository(connection)
+        self.audiences = SqlAudienceRepository(connection)
+        self.audience_syncs = SqlAudienceSyncRepository(connection)
         return self
 
     def __exit__(

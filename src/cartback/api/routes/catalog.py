@@ -33,13 +33,18 @@ from cartback.api.routes.carts import ServerPrincipal
 from cartback.api.routes.ingest import read_body
 from cartback.api.state import app_state
 from cartback.domain.catalog import (
+    MAX_BRAND,
     MAX_CATEGORY,
+    MAX_DESCRIPTION,
+    MAX_GTIN,
     MAX_ID,
     MAX_ITEMS,
+    MAX_MPN,
     MAX_QUANTITY,
     MAX_TITLE,
     MAX_URL,
     CatalogItem,
+    is_gtin,
 )
 from cartback.domain.errors import FieldError, InvalidInput
 from cartback.domain.events import MAX_UNIT_PRICE
@@ -47,8 +52,9 @@ from cartback.services.catalog import write_items
 
 router = APIRouter(tags=["catalog"], responses=PROBLEM_RESPONSES)
 
-#: 1,000 items of a few hundred bytes each, with room for long titles.
-MAX_BODY = 2 * 1024 * 1024
+#: 1,000 items of a few hundred bytes each, with room for long titles and for descriptions
+#: (up to 5,000 characters each, for the product feeds).
+MAX_BODY = 8 * 1024 * 1024
 
 
 def _no_nul(value: str) -> str:
@@ -70,6 +76,12 @@ def _http_url(value: str) -> str:
         raise ValueError("must be an http or https URL")
     if any(c.isspace() for c in value):
         raise ValueError("must not contain spaces")
+    return value
+
+
+def _gtin(value: str) -> str:
+    if not is_gtin(value):
+        raise ValueError("must be a GTIN: 8, 12, 13 or 14 digits with a valid check digit")
     return value
 
 
@@ -105,6 +117,12 @@ class CatalogItemIn(BaseModel):
     category: Annotated[Text, Field(max_length=MAX_CATEGORY)] | None = None
     url: HttpUrl | None = None
     image_url: HttpUrl | None = None
+    #: Plain text, as the product's page shows it.
+    description: Annotated[Text, Field(min_length=1, max_length=MAX_DESCRIPTION)] | None = None
+    brand: Annotated[Text, Field(min_length=1, max_length=MAX_BRAND)] | None = None
+    #: A string, so leading zeros survive.
+    gtin: Annotated[StrictStr, Field(max_length=MAX_GTIN), AfterValidator(_gtin)] | None = None
+    mpn: Annotated[Text, Field(min_length=1, max_length=MAX_MPN)] | None = None
 
     @field_validator("compare_at_price")
     @classmethod
@@ -166,7 +184,9 @@ async def put_catalog_items(principal: ServerPrincipal, request: Request) -> Cat
     changed the item; older than the stored item's: ignored), and optionally `price`,
     `compare_at_price` (the "was" price of an item on sale), `cost` (decimal strings or numbers,
     at least 0, in `currency`, which any of them requires), `category`, `url` and `image_url`
-    (http or https). An item without prices or page details keeps the ones written before; an
+    (http or https), and for the product feeds `description` (plain text), `brand`, `gtin` (a
+    string of 8, 12, 13 or 14 digits with a valid check digit) and `mpn`. An item without
+    prices, page or feed details keeps the ones written before; an
     item with a `price` replaces `price` and `compare_at_price` together. An invalid body
     answers 400 with every field error and writes nothing. Writing the same items again
     changes nothing more.
@@ -225,6 +245,10 @@ def _item(given: CatalogItemIn, now: datetime) -> CatalogItem:
         category=given.category,
         url=given.url,
         image_url=given.image_url,
+        description=given.description,
+        brand=given.brand,
+        gtin=given.gtin,
+        mpn=given.mpn,
         read_at=now,
         updated_at=given.updated_at or now,
     )

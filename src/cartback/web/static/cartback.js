@@ -213,17 +213,36 @@
         send(batch, beacon);
       }
     };
+    // Meta's browser ids (its pixel's cookies, else the ad click's fbclid), so the server's
+    // conversion events match the pixel's. Never after a no to ads.
+    var fbclid = (location.search.match(/[?&]fbclid=([^&#]+)/) || [])[1];
+    var clicked = fbclid ? 'fb.1.' + Date.now() + '.' + fbclid : undefined;
+    var adIds = function () {
+      if (gpc || consent.ads === false) return {};
+      return { fbp: cookie('_fbp') || undefined, fbc: cookie('_fbc') || clicked };
+    };
+    // The message id, or nothing when the message was not queued.
     var enqueue = function (type, fields) {
       if (consent.analytics === false) return;
       if (!endpoint || !key || queue.length >= MAX_QUEUE || !allow()) return;
-      queue.push(Object.assign({
+      var message = Object.assign({
         type: type,
         messageId: uuid(),
         anonymousId: stored(ANON),
         timestamp: stamp(),
-        context: { page: pageInfo() }
-      }, fields));
+        context: Object.assign({ page: pageInfo() }, adIds())
+      }, fields);
+      queue.push(message);
       if (queue.length >= MAX_BATCH) flush(); else later(FLUSH_MS);
+      return message.messageId;
+    };
+    // The page's Meta pixel may send the same event with this id as its eventID: Meta then
+    // counts the pixel's event and the server's once (docs/capture.md).
+    var announce = function (name, id, properties) {
+      if (typeof w.CustomEvent !== 'function') return;
+      w.dispatchEvent(new w.CustomEvent('cartback:track', {
+        detail: { event: name, messageId: id, properties: properties }
+      }));
     };
 
     // Names: the store's aliases first, then GA4's names.
@@ -260,13 +279,16 @@
       // signal) would otherwise close a second, empty cart.
       if (order && get(ORDER) === order) return;
       if (properties.cart_id == null) properties.cart_id = stored(CART);
-      enqueue('track', { event: String(name).slice(0, 200), properties: properties });
+      var event = String(name).slice(0, 200);
+      var id = enqueue('track', { event: event, properties: properties });
       if (order) put(ORDER, order);
       if (CART_EVENT.test(name)) remember(name, properties);
       if (/^order completed$/i.test(name)) {
         put(CART, null); // the next cart is a new one
         put(ACTIVE, null);
       }
+      if (id) announce(event, id, properties);
+      return id;
     };
 
     // GA4 (and Universal Analytics) ecommerce data into Segment e-commerce properties.
@@ -445,7 +467,7 @@
       VERSION: VERSION,
       track: safe(function (name, props) {
         var target = typeof name === 'string' && resolve(name);
-        if (target) trackAs(target, props);
+        if (target) return trackAs(target, props); // the messageId, for a pixel's eventID
       }),
       identify: safe(function (userId, traits) {
         if (userId && typeof userId === 'object') {
