@@ -140,7 +140,8 @@ def test_the_google_feed_lists_every_listable_item_with_allowed_values(
 ) -> None:
     """
     Three variants of one product, one on sale, one pre-order with a date, one with a JPY
-    price, and an item without a page (left out, counted in the header): every item has
+    price, an item without a page and one without a picture (left out, counted in the
+    header): every item has
     Google's required attributes with allowed values; variants share `item_group_id`.
     """
     # given
@@ -152,13 +153,14 @@ def test_the_google_feed_lists_every_listable_item_with_allowed_values(
         mug(variant_id="v-2", preorder=True, available=False, release_at=release),
         mug(variant_id="v-3", price="1500", currency="JPY", gtin="8808992787426"),
         mug(product_id="p-2", variant_id=None, url=None),
+        mug(product_id="p-3", variant_id=None, image_url=None),
     )
     # when
     response = client.get(f"/feeds/{store.store.id}/google.xml")
     # then
     assert 200 == response.status_code, response.text
     assert response.headers["content-type"].startswith("application/xml")
-    assert "1" == response.headers["x-feed-items-left-out"]
+    assert "2" == response.headers["x-feed-items-left-out"]
     items = google_items(response.content)
     assert ["v-1", "v-2", "v-3"] == [i["id"] for i in items]
     for found in items:

@@ -203,6 +203,7 @@ def test_the_description_falls_back_to_the_title_and_identifiers_are_kept() -> N
     ("fields", "reason"),
     [
         ({"url": None}, LeftOut.NO_LINK),
+        ({"image_url": None}, LeftOut.NO_IMAGE),
         ({"price": None, "currency": None}, LeftOut.NO_PRICE),
         ({"title": None}, LeftOut.NO_TITLE),
         ({"variant_id": "v" * 51}, LeftOut.LONG_ID),
@@ -210,7 +211,7 @@ def test_the_description_falls_back_to_the_title_and_identifiers_are_kept() -> N
 )
 def test_items_google_would_refuse_are_left_out(fields: dict[str, Any], reason: LeftOut) -> None:
     """
-    No link, no price, no title, or an id over 50 characters: no entry, and why.
+    No link, no image, no price, no title, or an id over 50 characters: no entry, and why.
     """
     assert reason == feed_entry(item(**fields))
 

@@ -10,7 +10,8 @@ Decisions a reader may look for:
   allows at most 50 characters; a longer id cannot be sent and the item is left out.
 - **Only what the shop's pages show.** A feed is public (the networks fetch it without keys):
   the merchant's cost never appears in it.
-- **Left out** are items Google would refuse: no title, no page link, no price (`left_out`).
+- **Left out** are items Google would refuse: no title, no page link, no image, no price
+  (`left_out`); Meta refuses items without an image too.
   The store query that counts them (`SqlCatalogRepository.feed_version`) applies the same rule.
 - **Prices** are `<amount> <ISO 4217>` with the currency's own decimals (`15.00 USD`,
   `1500 JPY`). On sale, `price` is the "was" price and `sale_price` what the shopper pays.
@@ -67,6 +68,7 @@ class LeftOut(StrEnum):
 
     NO_TITLE = "no_title"
     NO_LINK = "no_link"
+    NO_IMAGE = "no_image"
     NO_PRICE = "no_price"
     LONG_ID = "long_id"
 
@@ -162,6 +164,8 @@ def left_out(item: CatalogItem) -> LeftOut | None:
         return LeftOut.NO_TITLE
     if not item.url:
         return LeftOut.NO_LINK
+    if not item.image_url:
+        return LeftOut.NO_IMAGE
     if item.price is None or item.currency is None:
         return LeftOut.NO_PRICE
     return None

@@ -202,6 +202,7 @@ class SqlCatalogRepository:
             > MAX_FEED_ID,
             func.coalesce(table.title, "") == "",
             table.url.is_(None),
+            table.image_url.is_(None),
             table.price.is_(None),
             table.currency.is_(None),
         )
