@@ -102,7 +102,15 @@ class _PostgresTemplates:
         return self._connection
 
     def _execute(self, sql: str) -> None:
-        self._connect().execute(sql)  # type: ignore[arg-type]
+        try:
+            self._connect().execute(sql)  # type: ignore[arg-type]
+        except psycopg.OperationalError:
+            # A test that restarts the database (or terminates its backends) ended this
+            # connection too: connect again, once.
+            if self._connection is not None:
+                self._connection.close()
+            self._connection = None
+            self._connect().execute(sql)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")
