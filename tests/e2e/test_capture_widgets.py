@@ -630,6 +630,8 @@ def test_marketing_is_offered_only_after_recovery_consent(storefront: Storefront
     storefront.config = capture_config("cart_page", marketing=True)
     page = present(storefront, "cart_page")
     widget = host(page, "cart_page")
+    # Counting does not wait: the widget must be drawn first (a busy machine draws it later).
+    widget.locator("input[type=checkbox]").first.wait_for()
     boxes_before = widget.locator("input[type=checkbox]").count()
     # when
     submit(page, "cart_page", "ada@example.com")
