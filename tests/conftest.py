@@ -29,6 +29,7 @@ from cartback.settings import Environment, Settings
 from cartback.store.database import create_database_engine
 from cartback.store.migrate import upgrade
 from helpers import BACKENDS, TEST_SECRET
+from webhook_fakes import FakeResolver
 
 POSTGRES_URL = os.environ.get(
     "CARTBACK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -223,6 +224,7 @@ def container(
     A container on the test's database and the simulated clock.
     """
     built = bootstrap(settings_factory(database_url), clock=clock)
+    built.resolver = FakeResolver()  # webhook URLs: no DNS (a test sets the names it needs)
     yield built
     built.close()
 

@@ -19,8 +19,9 @@ from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from admin_fakes import AdminRows, InMemoryDashboardRepository, InMemoryOperatorRepository
 from cartback.domain.cart import CartStatus
-from cartback.domain.catalog import CatalogItem, merged
+from cartback.domain.catalog import CatalogItem, learned, merged
 from cartback.domain.consent import (
     Channel,
     ConsentFact,
@@ -73,6 +74,8 @@ from cartback.domain.touches import PENDING as TOUCH_PENDING
 from cartback.domain.touches import WENT as TOUCH_WENT
 from cartback.domain.touches import EnrollmentStatus, Group, SendFailed, TouchStatus
 from cartback.kit.ids import new_id
+from report_fakes import FakeReportRepository
+from webhook_fakes import InMemoryStoreAlertRepository, InMemoryWebhookRepository, WebhookState
 
 _OPEN = frozenset({CartStatus.ACTIVE, CartStatus.ABANDONED, CartStatus.LOST})
 
@@ -219,6 +222,11 @@ class FakeDatabase:
     audience_syncs: dict[tuple[str, str, str, str, str], tuple[str | None, bool]] = field(
         default_factory=dict
     )
+    reports: FakeReportRepository = field(default_factory=FakeReportRepository)
+    #: Outbound webhook endpoints and deliveries, store alerts (`webhook_fakes`).
+    webhooks: WebhookState = field(default_factory=WebhookState)
+    #: Dashboard operators and sessions (`admin_fakes`).
+    admin: AdminRows = field(default_factory=AdminRows)
     commits: int = 0
 
     def snapshot(self) -> FakeDatabase:
@@ -261,6 +269,8 @@ class FakeDatabase:
             "audiences",
             "memberships",
             "audience_syncs",
+            "webhooks",
+            "admin",
         ):
             setattr(self, name, getattr(other, name))
         self.commits += 1
@@ -1501,7 +1511,9 @@ class InMemoryCatalogRepository:
     def __init__(self, db: FakeDatabase) -> None:
         self._db = db
 
-    def get_many(self, store_id: str, keys: Sequence[str]) -> dict[str, CatalogItem]:
+    def get_many(
+        self, store_id: str, keys: Sequence[str], *, unread: bool = False
+    ) -> dict[str, CatalogItem]:
         found: dict[str, CatalogItem] = {}
         for key in keys:
             if key.startswith("s:"):
@@ -1515,13 +1527,19 @@ class InMemoryCatalogRepository:
                 )
             else:
                 item = self._db.catalog.get((store_id, key))
-            if item is not None:
+            if item is not None and (unread or item.read_at is not None):
                 found[key] = item
         return found
 
     def upsert(self, store_id: str, items: Sequence[CatalogItem]) -> None:
         for item in items:
             self._db.catalog[(store_id, item.key)] = merged(
+                self._db.catalog.get((store_id, item.key)), item
+            )
+
+    def learn(self, store_id: str, items: Sequence[CatalogItem]) -> None:
+        for item in items:
+            self._db.catalog[(store_id, item.key)] = learned(
                 self._db.catalog.get((store_id, item.key)), item
             )
 
@@ -1579,7 +1597,7 @@ class InMemoryCatalogRepository:
             items=len(items),
             left_out=sum(1 for i in items if left_out(i) is not None),
             newest_update=max((i.updated_at for i in items), default=None),
-            newest_read=max((i.read_at for i in items), default=None),
+            newest_read=max((i.read_at for i in items if i.read_at), default=None),
         )
 
 
@@ -2111,6 +2129,11 @@ class FakeUnitOfWork:
     audiences: InMemoryAudienceRepository
     audience_syncs: InMemoryAudienceSyncRepository
     audience_reach: InMemoryAudienceReachRepository
+    reports: FakeReportRepository
+    webhooks: InMemoryWebhookRepository
+    operators: InMemoryOperatorRepository
+    dashboard: InMemoryDashboardRepository
+    alerts: InMemoryStoreAlertRepository
 
     def __init__(self, database: FakeDatabase, *, read_only: bool = False) -> None:
         self.database = database
@@ -2148,6 +2171,12 @@ class FakeUnitOfWork:
         self.audiences = InMemoryAudienceRepository(self._working)
         self.audience_syncs = InMemoryAudienceSyncRepository(self._working)
         self.audience_reach = InMemoryAudienceReachRepository(self._working)
+        self.webhooks = InMemoryWebhookRepository(self._working)
+        self.operators = InMemoryOperatorRepository(self._working)
+        self.dashboard = InMemoryDashboardRepository(self._working)
+        self.alerts = InMemoryStoreAlertRepository(self._working)
+        # Canned answers, shared by every unit of work (read only: nothing to roll back).
+        self.reports = self.database.reports
         return self
 
     def __exit__(
@@ -2208,6 +2237,10 @@ class FakeUnitOfWork:
             self.audiences,
             self.audience_syncs,
             self.audience_reach,
+            self.webhooks,
+            self.alerts,
+            self.operators,
+            self.dashboard,
         ):
             repository._db = working
 

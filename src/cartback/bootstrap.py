@@ -16,9 +16,10 @@ from cartback.channels.email.resend import ResendChannel
 from cartback.channels.email.smtp import SmtpChannel, parse_smtp_url
 from cartback.channels.outbox import OutboxChannel
 from cartback.channels.sms import TwilioAccount, TwilioChannel
+from cartback.channels.webhooks import HttpxWebhookTransport, SystemResolver
 from cartback.domain.consent import Channel
 from cartback.domain.errors import ConfigurationError, NotFound
-from cartback.domain.ports import MessageChannel
+from cartback.domain.ports import MessageChannel, Resolver, WebhookTransport
 from cartback.domain.time import Clock
 from cartback.engine.clock import SystemClock
 from cartback.engine.worker import Worker, WorkerConfig
@@ -30,6 +31,8 @@ from cartback.services.compose import Composer
 from cartback.services.dispatch import SenderThrottle
 from cartback.services.offers import OfferPlatforms
 from cartback.services.sms_config import sms_credentials
+from cartback.services.webhook_delivery import DeliveryConfig
+from cartback.services.webhooks import DestinationPolicy
 from cartback.settings import EmailBackend, Settings, SmsBackend
 from cartback.store.database import create_database_engine
 from cartback.store.uow import SqlUnitOfWorkFactory
@@ -59,6 +62,10 @@ class Container:
     offer_platforms: OfferPlatforms | None = None
     #: Meta's Conversions API, shared by the process's workers (built on first use).
     conversions_client: MetaConversionsClient | None = None
+    #: DNS for outbound webhook destinations (tests put a fake in its place).
+    resolver: Resolver = field(default_factory=SystemResolver)
+    #: The HTTP client of outbound webhooks, shared by the process's workers (built on use).
+    webhook_transport: WebhookTransport | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -89,6 +96,7 @@ class Container:
             conversions=self.conversions(),
             box=self.box,
             audience_pushers=self.audience_pushers(),
+            webhooks=self.webhook_delivery(),
         )
         self.workers.append(worker)
         self._listen()
@@ -148,6 +156,26 @@ class Container:
             )
 
         return AudiencePushers(meta=meta, google=google)
+
+    def destination_policy(self) -> DestinationPolicy:
+        """
+        How webhook URLs are checked: this process's resolver and the development allow list
+        (`CARTBACK_WEBHOOK_ALLOW_HOSTS`).
+        """
+        return DestinationPolicy(
+            resolver=self.resolver, allow_hosts=self.settings.webhook_allow_list
+        )
+
+    def webhook_delivery(self) -> DeliveryConfig:
+        """
+        What the worker's webhook pass uses: the destination policy, the HTTP transport (one
+        per process) and the secret box that opens the signing secrets.
+        """
+        if self.webhook_transport is None:
+            self.webhook_transport = HttpxWebhookTransport()
+        return DeliveryConfig(
+            policy=self.destination_policy(), transport=self.webhook_transport, box=self.box
+        )
 
     def composer(self) -> Composer:
         """
@@ -219,6 +247,8 @@ class Container:
             self.offer_platforms.close()
         if self.conversions_client is not None:
             self.conversions_client.close()
+        if isinstance(self.webhook_transport, HttpxWebhookTransport):
+            self.webhook_transport.close()
         self.engine.dispose()
 
 

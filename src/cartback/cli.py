@@ -19,6 +19,7 @@ import typer
 from cartback.commands import register as register_sources
 from cartback.commands._common import cli_errors, fail
 from cartback.commands.ads import ads_app
+from cartback.commands.attribution import attribution_app
 from cartback.commands.audiences import audiences_app
 from cartback.commands.capture import capture_app
 from cartback.commands.email import email_app
@@ -26,9 +27,12 @@ from cartback.commands.flows import flows_app
 from cartback.commands.messages import messages_app, templates_app
 from cartback.commands.messages import preview as preview_command
 from cartback.commands.offers import offers_app
+from cartback.commands.operators import operator_app
 from cartback.commands.partners import partners_app
 from cartback.commands.purge import purge as purge_command
+from cartback.commands.report import report as report_command
 from cartback.commands.sms import sms_app
+from cartback.commands.webhooks import webhooks_app
 from cartback.domain.durations import format_duration, parse_duration
 
 app = typer.Typer(
@@ -52,7 +56,11 @@ app.add_typer(templates_app, name="templates")
 app.add_typer(offers_app, name="offers")
 app.add_typer(partners_app, name="partners")
 app.add_typer(ads_app, name="ads")
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(operator_app, name="operator")
 app.command("preview")(preview_command)
+app.add_typer(attribution_app, name="attribution")
+app.command("report")(report_command)
 
 DatabaseUrl = Annotated[
     str | None,

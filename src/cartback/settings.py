@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     #: Match); tests point them at local servers.
     meta_api_url: str = "https://graph.facebook.com"
     google_ads_api_url: str = "https://googleads.googleapis.com"
+    #: Outbound webhooks: hosts (comma-separated) that may use http and private addresses,
+    #: for a local receiver in development and tests; refused in production.
+    webhook_allow_hosts: str | None = None
 
     data_dir: Path = Path(".cartback")
     log_level: str = "info"
@@ -133,6 +136,9 @@ class Settings(BaseSettings):
     worker_lease: timedelta = Field(
         default=timedelta(seconds=30), ge=timedelta(seconds=1), le=timedelta(minutes=10)
     )
+    #: Dashboard sessions end after this long without a request, and after `lifetime` in all.
+    dashboard_session_idle: timedelta = Field(default=timedelta(minutes=30), gt=timedelta(0))
+    dashboard_session_lifetime: timedelta = Field(default=timedelta(hours=12), gt=timedelta(0))
 
     @field_validator(
         "worker_poll_interval", "worker_heartbeat_interval", "worker_lease", mode="before"
@@ -155,6 +161,8 @@ class Settings(BaseSettings):
     def _refuse_unsafe_production(self) -> Self:
         if self.env is not Environment.PRODUCTION:
             return self
+        if self.webhook_allow_list:
+            raise ValueError("CARTBACK_WEBHOOK_ALLOW_HOSTS is refused when CARTBACK_ENV=production")
         keys = self.secret_keys_from_env()
         if not keys:
             raise ValueError("CARTBACK_SECRET_KEY is required when CARTBACK_ENV=production")
@@ -163,6 +171,14 @@ class Settings(BaseSettings):
                 f"every CARTBACK_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters"
             )
         return self
+
+    @property
+    def webhook_allow_list(self) -> frozenset[str]:
+        """
+        `CARTBACK_WEBHOOK_ALLOW_HOSTS` as lower-cased host names.
+        """
+        text = self.webhook_allow_hosts or ""
+        return frozenset(h.strip().lower() for h in text.split(",") if h.strip())
 
     def secret_keys_from_env(self) -> list[str]:
         """

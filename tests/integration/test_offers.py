@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -309,6 +310,88 @@ def test_a_rate_limited_platform_is_asked_again_after_retry_after(
         stored = uow.offers.get(offer.id)
     assert stored is not None
     assert OfferStatus.ACTIVE is stored.status
+
+
+class RacingPlatform(RecordingPlatform):
+    """
+    A platform still making a code when its message stops waiting: during the create call
+    `meanwhile` runs (what the dispatcher and the revoke pass do in the meantime).
+    """
+
+    def __init__(self, meanwhile: Callable[[], None]) -> None:
+        super().__init__()
+        self.meanwhile = meanwhile
+
+    def create(self, spec: DiscountSpec) -> str:
+        self.meanwhile()
+        return super().create(spec)
+
+
+def test_a_message_that_stopped_waiting_supersedes_its_pending_code(
+    client: TestClient,
+    container: Container,
+    clock: SimulatedClock,
+    shop: Callable[..., CreatedStore],
+    platform: RecordingPlatform,
+    worker: Worker,
+) -> None:
+    """
+    No offer pass runs: after 2 minutes the resolution email goes without the code
+    (`offer_failed`), the code is superseded at once, and no later pass asks the platform for it.
+    """
+    # given
+    store = shop(flows=OFFER_FLOWS)
+    _leave(client, store, clock, price=30)
+
+    # when
+    for _ in range(4 * 12):
+        clock.advance(timedelta(minutes=5))
+        worker.run_pass()
+        worker.dispatch_pass()
+    asked = create_pending_offers(
+        uow_factory=container.uow_factory, clock=clock, platforms=container.offer_platforms
+    )
+
+    # then
+    resolution = _touches(client, store)[1]
+    assert ("sent", "offer_failed") == (resolution["status"], resolution["reason"])
+    (offer,) = _offers(container, store)
+    assert OfferStatus.SUPERSEDED is offer.status
+    assert ({}, []) == (asked.outcomes, platform.created)
+
+
+def test_a_code_the_platform_makes_after_it_was_revoked_is_revoked_too(
+    container: Container, clock: SimulatedClock, store: CreatedStore
+) -> None:
+    """
+    While the platform makes the code, its message stops waiting and the revoke pass runs
+    (nothing on the platform yet): the code made after that is revoked on the platform.
+    """
+    # given
+    offer = _stored_offer(container, clock, store, status=OfferStatus.PENDING)
+
+    def meanwhile() -> None:
+        with container.uow_factory() as uow:
+            current = uow.offers.get(offer.id)
+            assert current is not None
+            uow.offers.save(replace(current, status=OfferStatus.SUPERSEDED))
+            uow.commit()
+        revoke_offers(uow_factory=container.uow_factory, clock=clock, platforms=platforms)
+
+    racing = RacingPlatform(meanwhile)
+    platforms = OfferPlatforms(lambda _store: racing)
+
+    # when
+    create_pending_offers(uow_factory=container.uow_factory, clock=clock, platforms=platforms)
+    revoked = revoke_offers(uow_factory=container.uow_factory, clock=clock, platforms=platforms)
+
+    # then
+    assert {"revoked": 1} == revoked.outcomes
+    assert ["gid://shopify/DiscountCodeNode/1"] == racing.revoked
+    with container.uow_factory(read_only=True) as uow:
+        stored = uow.offers.get(offer.id)
+    assert stored is not None
+    assert OfferStatus.REVOKED is stored.status
 
 
 def test_expired_unused_codes_are_revoked_on_the_platform_and_redeemed_ones_kept(

@@ -1,6 +1,6 @@
 """
 The catalog's pure rules: what a new read of an item changed, which cart lines are watched,
-how a line finds its item, and the stock fact the guards get.
+how a line finds its item, the stock fact the guards get, and what storefront events teach.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from cartback.domain.catalog import (
     find_item,
     is_stale,
     item_stock,
+    learned,
+    learned_item,
     line_keys,
     merged,
     watch_reason,
@@ -260,3 +262,131 @@ def test_an_item_refuses_prices_without_currency_and_links_that_are_not_web_page
     """
     with pytest.raises(ValueError, match=message):
         item(**fields)
+
+
+# --- learned from storefront events ----------------------------------------------------------
+
+
+def seen(**overrides: object) -> LineItem:
+    values: dict[str, object] = {
+        "product_id": "gid://shopify/Product/7",
+        "variant_id": "gid://shopify/ProductVariant/41",
+        "sku": "MUG-BLUE",
+        "name": "Mug",
+        "variant_name": "Blue",
+        "unit_price": Decimal("15"),
+        "url": "https://shop.example.com/products/mug",
+        "image_url": "//cdn.example.com/mug.jpg",
+        "category": "Kitchen",
+    }
+    values.update(overrides)
+    return LineItem(**values)  # type: ignore[arg-type]
+
+
+def test_an_event_line_becomes_an_unread_item_under_the_platform_ids() -> None:
+    """
+    Shopify's storefront ids become the webhooks' numbers, the variant is named after its
+    product, a protocol-relative picture gets https, and nothing is said about stock.
+    """
+    got = learned_item(seen(), currency="USD", seen_at=NOW, domains=("shop.example.com",))
+    assert got is not None
+    assert ("v:41", "7", "Mug - Blue", "https://cdn.example.com/mug.jpg") == (
+        got.key,
+        got.product_id,
+        got.title,
+        got.image_url,
+    )
+    assert (None, False, Decimal("15"), "USD") == (
+        got.read_at,
+        got.available,
+        got.price,
+        got.currency,
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "currency", "field", "expected"),
+    [
+        ({"url": "https://evil.example.net/mug"}, "USD", "url", None),
+        (
+            {"url": "https://www.shop.example.com/mug"},
+            "USD",
+            "url",
+            "https://www.shop.example.com/mug",
+        ),
+        ({"url": "javascript:alert(1)"}, "USD", "url", None),
+        ({"image_url": "data:image/png;base64,AA"}, "USD", "image_url", None),
+        ({"name": "n" * 501, "variant_name": None}, "USD", "title", None),
+        ({}, None, "price", None),
+        ({}, "usd", "price", None),
+        ({"variant_id": None}, "USD", "title", "Mug"),
+    ],
+)
+def test_a_detail_the_catalog_would_refuse_is_dropped_not_the_item(
+    overrides: dict[str, object], currency: str | None, field: str, expected: object
+) -> None:
+    """
+    A page off the store's domains (a subdomain is on them), a script or data link, an
+    over-long title, a price without a valid currency: that detail is left out; a product
+    without variant keeps its plain name.
+    """
+    got = learned_item(
+        seen(**overrides), currency=currency, seen_at=NOW, domains=("shop.example.com",)
+    )
+    assert got is not None
+    assert expected == getattr(got, field)
+
+
+def test_a_line_without_a_product_teaches_nothing() -> None:
+    """
+    A line known only by its SKU has no product to list.
+    """
+    line = seen(product_id=None, variant_id=None)
+    assert learned_item(line, currency="USD", seen_at=NOW) is None
+
+
+def unread(**overrides: object) -> CatalogItem:
+    values: dict[str, object] = {"title": "Mug", "price": Decimal("10"), "currency": "USD"}
+    return item(read_at=None, **{**values, **overrides})
+
+
+def test_the_newest_event_speaks_for_an_unread_item_and_an_older_one_fills_blanks() -> None:
+    """
+    Newer: its title and price win, what it lacks is kept. Older: only blanks are filled.
+    """
+    old = unread(updated_at=NOW, url="https://shop.example.com/a")
+    newer = unread(updated_at=NOW + timedelta(minutes=1), title="Mug 2", price=Decimal("12"))
+    older = unread(
+        updated_at=NOW - timedelta(minutes=1), title="Mug 0", image_url="https://c.example/m.jpg"
+    )
+    got = learned(old, newer)
+    assert ("Mug 2", Decimal("12"), "https://shop.example.com/a") == (got.title, got.price, got.url)
+    got = learned(old, older)
+    assert ("Mug", Decimal("10"), "https://c.example/m.jpg", NOW) == (
+        got.title,
+        got.price,
+        got.image_url,
+        got.updated_at,
+    )
+
+
+def test_a_read_item_keeps_what_the_platform_said_and_its_stock() -> None:
+    """
+    An event never changes stock, title or price of a read item; it gives a missing picture,
+    and a missing price only in the item's currency.
+    """
+    platform = item(available=True, quantity=3, title="Stoneware Mug", currency="EUR")
+    event = unread(
+        updated_at=NOW + timedelta(hours=1), image_url="https://c.example/m.jpg", available=False
+    )
+    got = learned(platform, event)
+    assert (True, 3, NOW, "Stoneware Mug", None, "https://c.example/m.jpg") == (
+        got.available,
+        got.quantity,
+        got.read_at,
+        got.title,
+        got.price,
+        got.image_url,
+    )
+    same_money = learned(replace(platform, currency=None), event)
+    assert (Decimal("10"), "USD") == (same_money.price, same_money.currency)

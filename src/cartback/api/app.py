@@ -13,6 +13,9 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cartback import __version__
+from cartback.api.admin import routes as admin
+from cartback.api.admin._pages import AdminHeaders
+from cartback.api.admin._state import AdminState
 from cartback.api.auth import Authenticator
 from cartback.api.errors import install_error_handlers
 from cartback.api.ratelimit import RateLimiter
@@ -34,7 +37,9 @@ from cartback.api.routes import (
     offers,
     ops,
     optouts,
+    outbound_webhooks,
     partners,
+    reports,
     restore,
     short_links,
     sources,
@@ -48,10 +53,11 @@ from cartback.api.state import AppState
 from cartback.api.webhook_targets import WebhookTargets
 from cartback.api.writers import IngestWriter, ProcessWriter, ThreadWriter
 from cartback.bootstrap import Container
+from cartback.domain.operators import SessionPolicy
 from cartback.engine.clock import SystemClock
 from cartback.services.links import RestoreLinks
 from cartback.services.unsubscribe import UnsubscribeLinks
-from cartback.settings import IngestWriterKind
+from cartback.settings import Environment, IngestWriterKind
 
 
 class RequestContext:
@@ -154,6 +160,13 @@ def create_app(container: Container, *, bench_routes: bool = False) -> FastAPI:
     app.state.restore_links = RestoreLinks(
         secret_keys=settings.resolve_secret_keys(), base_url=settings.base_url
     )
+    app.state.admin = AdminState(
+        policy=SessionPolicy(
+            idle=settings.dashboard_session_idle, lifetime=settings.dashboard_session_lifetime
+        ),
+        always_secure=settings.env is Environment.PRODUCTION,
+        base_url=settings.base_url,
+    )
     install_error_handlers(app)
     app.include_router(ingest.router)
     app.include_router(capture.router)
@@ -165,7 +178,9 @@ def create_app(container: Container, *, bench_routes: bool = False) -> FastAPI:
     app.include_router(flows.router)
     app.include_router(templates.router)
     app.include_router(partners.router)
+    app.include_router(outbound_webhooks.router)
     app.include_router(offer_settings.router)
+    app.include_router(reports.router)
     app.include_router(ads.router)
     app.include_router(catalog.router)
     app.include_router(audiences.router)
@@ -180,12 +195,14 @@ def create_app(container: Container, *, bench_routes: bool = False) -> FastAPI:
     app.include_router(optouts.router)
     app.include_router(unsubscribe.router)
     app.include_router(short_links.router)
+    app.include_router(admin.router)
     if bench_routes:
 
         @app.post("/_bench/noop", include_in_schema=False)
         async def noop() -> JsonResponse:
             return JsonResponse(ingest.SUCCESS)
 
+    app.add_middleware(AdminHeaders)
     app.add_middleware(BrowserErrorsReadable)
     app.add_middleware(RequestContext)
     return app

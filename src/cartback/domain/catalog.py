@@ -19,6 +19,14 @@ Decisions a reader may look for:
   ended clears its "was" price. Amounts are in `currency`; a read in another currency drops
   the stored amounts it does not restate. A price change is not a stock change: it tells no
   flow anything (`changes`).
+- **Learned from the storefront.** A product a shopper viewed or carted (a Segment or platform
+  event) enters the catalog with what the event shows: title, price, link, picture, category
+  (`learned_item`). Events never say whether an item is in stock, so such an item has no
+  `read_at` until a platform read or the catalog API tells: the stock guard, stock watches and
+  restore links do not see it (`SqlCatalogRepository.get_many`), and the feeds list it as in
+  stock (the shop offered it for sale). Anyone can send storefront events, so a link outside the
+  store's domains is ignored, and what a platform read stated is never overwritten: events only
+  fill its blanks (`SqlCatalogRepository.learn`).
 - **Feed details** (`description`, `brand`, `gtin`, `mpn`) are sticky like the page details:
   a read that does not carry them keeps the stored ones. A GTIN is 8, 12, 13 or 14 digits with
   a valid GS1 check digit (`is_gtin`); product feeds send only what a shop's pages show.
@@ -27,10 +35,12 @@ Decisions a reader may look for:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 from cartback.domain.events import MAX_UNIT_PRICE, LineItem
 from cartback.domain.guards import ItemStock
@@ -52,6 +62,7 @@ _GTIN = re.compile(r"\d{8}|\d{12,14}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 #: A Shopify storefront names a variant by its GraphQL id; webhooks and the catalog by number.
 _SHOPIFY_VARIANT_GID = re.compile(r"gid://shopify/ProductVariant/(\d+)")
+_SHOPIFY_PRODUCT_GID = re.compile(r"gid://shopify/Product/(\d+)")
 _PAGE_URL = re.compile(r"https?://[^\s]+", re.IGNORECASE)
 
 
@@ -93,8 +104,9 @@ class CatalogItem:
     #: A pre-order or coming-soon item; `release_at` is its launch or shipping date if known.
     preorder: bool = False
     release_at: datetime | None = None
-    #: When this availability was last read from the platform.
-    read_at: datetime
+    #: When this availability was last read from the platform; None for an item only
+    #: storefront events told of (`learned_item`): its stock was never read.
+    read_at: datetime | None
     #: When the platform last changed the item (when written, if it did not say).
     updated_at: datetime
     #: The selling price per unit, in `currency`; None when the read did not carry it.
@@ -201,6 +213,66 @@ def is_gtin(value: str) -> bool:
     return (10 - total % 10) % 10 == int(value[-1])
 
 
+def learned_item(
+    line: LineItem, *, currency: str | None, seen_at: datetime, domains: Sequence[str] = ()
+) -> CatalogItem | None:
+    """
+    What a storefront event says about a product, as an item whose stock was never read; None
+    when the line names no product. A detail the catalog would refuse (a title too long, a link
+    that is not http(s), a page outside the store's `domains` when it lists any) is dropped,
+    not the item: an event is evidence the product exists, whatever it carried.
+    """
+    product_id = _numeric_gid(line.product_id, _SHOPIFY_PRODUCT_GID)
+    if not product_id or len(product_id) > MAX_ID:
+        return None
+    variant_id = _numeric_gid(line.variant_id, _SHOPIFY_VARIANT_GID)
+    if variant_id is not None and len(variant_id) > MAX_ID:
+        return None
+    title = line.name
+    if title and line.variant_name and variant_id:
+        # The catalog names a variant "Product - Variant" (Shopify's and WooCommerce's way).
+        title = f"{title} - {line.variant_name}"
+    money = currency if currency and _CURRENCY.fullmatch(currency) else None
+    price = line.unit_price if money is not None else None
+    url = _page(line.url)
+    if url is not None and domains and not _on_domains(url, domains):
+        url = None
+    return CatalogItem(
+        product_id=product_id,
+        variant_id=variant_id,
+        sku=line.sku if line.sku and len(line.sku) <= MAX_ID else None,
+        title=title if title and len(title) <= MAX_TITLE else None,
+        available=False,
+        read_at=None,
+        updated_at=seen_at,
+        price=price,
+        currency=money if price is not None else None,
+        category=line.category if line.category and len(line.category) <= MAX_CATEGORY else None,
+        url=url,
+        image_url=_page(line.image_url),
+    )
+
+
+def _numeric_gid(value: str | None, pattern: re.Pattern[str]) -> str | None:
+    if not value:
+        return None
+    numeric = pattern.fullmatch(value)
+    return numeric[1] if numeric else value
+
+
+def _page(link: str | None) -> str | None:
+    if not link:
+        return None
+    # Storefronts write CDN pictures protocol-relative (`//cdn.shopify.com/...`).
+    link = f"https:{link}" if link.startswith("//") else link
+    return link if len(link) <= MAX_URL and _PAGE_URL.fullmatch(link) else None
+
+
+def _on_domains(url: str, domains: Sequence[str]) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return any(host == d.lower() or host.endswith("." + d.lower()) for d in domains)
+
+
 def line_keys(line: LineItem) -> tuple[str, ...]:
     """
     The catalog keys a cart line may be known by, best first: its variant, its product, its SKU.
@@ -274,6 +346,40 @@ def merged(old: CatalogItem | None, new: CatalogItem) -> CatalogItem:
     )
 
 
+#: What storefront events tell of an item besides its price (`learned`).
+LEARNED_DETAILS = ("title", "sku", "category", "url", "image_url")
+
+
+def learned(old: CatalogItem | None, new: CatalogItem) -> CatalogItem:
+    """
+    The item to store for what a storefront event showed (`new`, from `learned_item`). Stock
+    is never the event's. An item only events told of takes the newest event's details (an
+    older event fills blanks only); an item a platform read keeps what the platform said and
+    takes from events only what it lacks, a price only in the same currency (or none yet).
+    (`SqlCatalogRepository.learn` applies the same rule in its statement.)
+    """
+    if old is None:
+        return new
+    newer = old.read_at is None and new.updated_at >= old.updated_at
+    details = {
+        name: (getattr(new, name) or getattr(old, name))
+        if newer
+        else (getattr(old, name) or getattr(new, name))
+        for name in LEARNED_DETAILS
+    }
+    takes_price = new.price is not None and (
+        newer or (old.price is None and old.currency in (None, new.currency))
+    )
+    return replace(
+        old,
+        **details,
+        price=new.price if takes_price else old.price,
+        compare_at_price=None if takes_price else old.compare_at_price,
+        currency=new.currency if takes_price else old.currency,
+        updated_at=new.updated_at if newer else old.updated_at,
+    )
+
+
 def watch_reason(item: CatalogItem | None) -> WatchReason | None:
     """
     Why an abandoned cart's line is worth watching: it was a pre-order or coming-soon item,
@@ -306,6 +412,7 @@ def item_stock(key: str, item: CatalogItem | None) -> ItemStock:
 
 
 __all__ = [
+    "LEARNED_DETAILS",
     "MAX_ITEMS",
     "CatalogChange",
     "CatalogItem",
@@ -315,6 +422,8 @@ __all__ = [
     "is_gtin",
     "is_stale",
     "item_stock",
+    "learned",
+    "learned_item",
     "line_keys",
     "merged",
     "watch_reason",

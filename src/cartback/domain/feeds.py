@@ -17,7 +17,8 @@ Decisions a reader may look for:
   `1500 JPY`). On sale, `price` is the "was" price and `sale_price` what the shopper pays.
 - **Availability** uses Google's values (`in_stock`, `out_of_stock`, `preorder`, `backorder`);
   Meta's are mapped from them (`META_AVAILABILITY`). An item that can be ordered with none in
-  stock is a back-order; a pre-order carries its release date when the catalog knows it.
+  stock is a back-order; a pre-order carries its release date when the catalog knows it. An
+  item learned from storefront events, its stock never read, is listed in stock.
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ class FeedEntry:
     availability: Availability
     availability_date: datetime | None = None
     condition: str = CONDITION
+    #: The shop's own category for the item (`product_type` in both feeds).
+    product_type: str | None = None
     brand: str | None = None
     gtin: str | None = None
     mpn: str | None = None
@@ -137,8 +140,11 @@ def feed_id(item: CatalogItem) -> str:
 def availability(item: CatalogItem) -> Availability:
     """
     A pre-order is a pre-order; otherwise in stock, orderable without stock (a back-order), or
-    out of stock.
+    out of stock. An item whose stock was never read (learned from storefront events) is in
+    stock: the shop offered it for sale, and the first stock read corrects it.
     """
+    if item.read_at is None:
+        return Availability.IN_STOCK
     if item.preorder:
         return Availability.PREORDER
     if item.in_stock:
@@ -197,6 +203,7 @@ def feed_entry(item: CatalogItem) -> FeedEntry | LeftOut:
         sale_price=sale,
         availability=stock,
         availability_date=item.release_at if waiting else None,
+        product_type=item.category,
         brand=item.brand,
         gtin=item.gtin,
         mpn=item.mpn,

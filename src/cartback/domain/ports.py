@@ -22,11 +22,15 @@ from cartback.domain.discounts import OfferStatus
 from cartback.domain.events import Stage
 from cartback.domain.feeds import CatalogVersion
 from cartback.domain.flows import OfferKind
+from cartback.domain.health import AlertKind, Arrivals, StoreAlert
 from cartback.domain.identity import ContactRef
 from cartback.domain.ingest import EventOutcome, Inbound
+from cartback.domain.operators import Operator, OperatorSession
+from cartback.domain.reports import ReportRepository
 from cartback.domain.stores import KeyKind, Store
 from cartback.domain.time import check_aware
 from cartback.domain.touches import EnrollmentStatus, Group, SendFailed, TouchStatus
+from cartback.domain.webhooks import AttemptResult, OutboundEvent, WebhookDelivery, WebhookEndpoint
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -1170,9 +1174,12 @@ class CatalogRepository(Protocol):
     The store's catalog items (one per store and item key) and the stock watches on them.
     """
 
-    def get_many(self, store_id: str, keys: Sequence[str]) -> dict[str, CatalogItem]:
+    def get_many(
+        self, store_id: str, keys: Sequence[str], *, unread: bool = False
+    ) -> dict[str, CatalogItem]:
         """
-        The items known by any of `keys` (`v:`/`p:` item keys, or `s:<sku>`), by requested key.
+        The items known by any of `keys` (`v:`/`p:` item keys, or `s:<sku>`), by requested key;
+        those whose stock was never read (learned from events) only when `unread`.
         """
         ...
 
@@ -1180,6 +1187,13 @@ class CatalogRepository(Protocol):
         """
         Insert the items or overwrite the stored ones, keeping the prices and page details a
         new item does not carry (`catalog.merged`).
+        """
+        ...
+
+    def learn(self, store_id: str, items: Sequence[CatalogItem]) -> None:
+        """
+        Write what storefront events showed of these items (`catalog.learned`), never their
+        stock.
         """
         ...
 
@@ -1614,6 +1628,238 @@ class AudienceReachRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CartFilters:
+    """
+    What the dashboard's carts list is narrowed to; None means any.
+    """
+
+    status: str | None = None
+    stage: str | None = None
+    abandoned_from: datetime | None = None
+    abandoned_to: datetime | None = None
+    has_contact: bool | None = None
+
+    @property
+    def by_abandonment(self) -> bool:
+        """
+        True when the list is ordered by abandonment time (an abandonment range is asked).
+        """
+        return self.abandoned_from is not None or self.abandoned_to is not None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CartEvent:
+    """
+    A raw event that named a cart, as the dashboard's timeline shows it (no payload).
+    """
+
+    id: int
+    source: str
+    kind: str
+    name: str | None
+    occurred_at: datetime
+    received_at: datetime
+    outcome: str
+
+
+class DashboardRepository(Protocol):
+    """
+    The dashboard's reads of a store's carts: filtered keyset pages and a cart's history.
+    """
+
+    def carts_page(
+        self, store_id: str, *, filters: CartFilters, limit: int, cursor: str | None
+    ) -> CartPage:
+        """
+        Newest first (by creation, or by abandonment when `filters.by_abandonment`).
+
+        Raises:
+            InvalidInput: the cursor is not one this listing made.
+        """
+        ...
+
+    def cart(self, store_id: str, cart_id: str) -> CartRecord | None: ...
+    def cart_events(self, store_id: str, cart_key: str, *, limit: int) -> list[CartEvent]: ...
+    def cart_orders(self, store_id: str, cart_id: str) -> list[OrderRecord]: ...
+
+
+class OperatorRepository(Protocol):
+    """
+    Dashboard operators (with the stores they may see) and their sessions.
+    """
+
+    def add(self, operator: Operator) -> None: ...
+    def get(self, operator_id: str) -> Operator | None: ...
+    def by_email(self, email: str) -> Operator | None: ...
+    def list_all(self) -> list[Operator]: ...
+    def save(self, operator: Operator) -> None:
+        """
+        Write the password hash, last login and disabled time (not the stores).
+        """
+        ...
+
+    def add_session(self, session: OperatorSession) -> None: ...
+    def session(self, digest: str) -> OperatorSession | None: ...
+    def touch_session(self, digest: str, *, at: datetime) -> None: ...
+    def delete_session(self, digest: str) -> None: ...
+    def delete_sessions(self, operator_id: str) -> int: ...
+
+
+class PasswordHasher(Protocol):
+    """
+    Slow, salted password hashes (argon2id in production).
+    """
+
+    def hash(self, password: str) -> str: ...
+    def verify(self, password_hash: str, password: str) -> bool:
+        """
+        True when the password matches; False on a mismatch or an unreadable hash.
+        """
+        ...
+
+    def needs_rehash(self, password_hash: str) -> bool: ...
+    def waste(self, password: str) -> None:
+        """
+        Spend the time one `verify` takes, for a sign-in without an account.
+        """
+        ...
+
+
+class WebhookRepository(Protocol):
+    """
+    Outbound webhook endpoints and their deliveries (`domain.webhooks`).
+    """
+
+    def add_endpoint(self, endpoint: WebhookEndpoint) -> None: ...
+    def endpoints(self, store_id: str) -> list[WebhookEndpoint]:
+        """
+        The store's endpoints, oldest first.
+        """
+        ...
+
+    def endpoint(self, store_id: str, endpoint_id: str) -> WebhookEndpoint | None: ...
+    def endpoints_by_id(self, endpoint_ids: Sequence[str]) -> dict[str, WebhookEndpoint]: ...
+    def remove_endpoint(self, store_id: str, endpoint_id: str) -> bool:
+        """
+        Delete the endpoint and its deliveries; False when the store has no such endpoint.
+        """
+        ...
+
+    def subscriptions(self, store_id: str) -> dict[str, tuple[str, ...]]:
+        """
+        The store's enabled endpoints by the event types they take, in one query.
+        """
+        ...
+
+    def enqueue(self, event: OutboundEvent, endpoint_ids: Sequence[str], *, now: datetime) -> int:
+        """
+        A pending delivery of the event for each endpoint that still exists and is enabled
+        (due at once); how many were written.
+        """
+        ...
+
+    def any_due(self, *, now: datetime) -> bool:
+        """
+        Whether a pending delivery is due by `now` (a read, before taking the write lock).
+        """
+        ...
+
+    def claim_due(self, *, now: datetime, limit: int, lease: timedelta) -> list[WebhookDelivery]:
+        """
+        Pending deliveries due by `now`, oldest due first, leased until `now + lease` (their
+        next attempt moves there, so a worker that dies hands them on). PostgreSQL skips rows
+        another worker holds.
+        """
+        ...
+
+    def finish_attempt(self, delivery: WebhookDelivery, *, leased_until: datetime) -> bool:
+        """
+        Write an attempt's outcome (status, attempts, next attempt, last answer) if the
+        delivery is still under this lease; False when it is not.
+        """
+        ...
+
+    def mark_endpoint(self, endpoint_id: str, *, ok: bool, at: datetime) -> WebhookEndpoint | None:
+        """
+        Record an attempt's success (clears `failing_since`) or failure (sets it if unset);
+        the endpoint after the change.
+        """
+        ...
+
+    def disable_endpoint(self, endpoint_id: str, *, reason: str, at: datetime) -> None: ...
+    def deliveries(self, store_id: str, endpoint_id: str, *, limit: int) -> list[WebhookDelivery]:
+        """
+        The endpoint's deliveries, newest first.
+        """
+        ...
+
+
+class StoreAlertRepository(Protocol):
+    """
+    Store health alerts and the arrival history they are decided on.
+    """
+
+    def store_ids(self) -> list[str]: ...
+    def open_alerts(self, store_id: str | None = None) -> list[StoreAlert]:
+        """
+        Unresolved alerts (of one store, or all), oldest first.
+        """
+        ...
+
+    def open(self, alert: StoreAlert) -> StoreAlert | None:
+        """
+        Store a new open alert; None when the store has one of that kind open already.
+        """
+        ...
+
+    def resolve(self, alert_id: int, *, at: datetime) -> bool:
+        """
+        Resolve an open alert; False when it was resolved already.
+        """
+        ...
+
+    def arrivals(self, store_id: str, kind: AlertKind, *, since: datetime) -> Arrivals:
+        """
+        The hours since `since` with raw events (or orders placed), and the latest one.
+        """
+        ...
+
+
+class Resolver(Protocol):
+    """
+    DNS: the addresses a host name stands for.
+    """
+
+    def resolve(self, host: str, port: int) -> list[str]:
+        """
+        Every address (text) the name resolves to; empty when it resolves to none.
+        """
+        ...
+
+
+class WebhookTransport(Protocol):
+    """
+    Sends one webhook POST to an address already checked, never following redirects.
+    """
+
+    def post(
+        self,
+        *,
+        url: str,
+        host_header: str,
+        server_name: str | None,
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> AttemptResult:
+        """
+        POST to `url` (whose host is the checked address) with `Host: host_header` and, for
+        TLS, `server_name` as SNI and certificate name. Never raises for network failures:
+        they come back in `AttemptResult.error`.
+        """
+        ...
+
+
 class UnitOfWork(Protocol):
     """
     One transaction. It rolls back on exit unless `commit()` was called.
@@ -1673,6 +1919,16 @@ class UnitOfWork(Protocol):
     def audiences(self) -> AudienceRepository: ...
     @property
     def audience_syncs(self) -> AudienceSyncRepository: ...
+    @property
+    def reports(self) -> ReportRepository: ...
+    @property
+    def webhooks(self) -> WebhookRepository: ...
+    @property
+    def alerts(self) -> StoreAlertRepository: ...
+    @property
+    def operators(self) -> OperatorRepository: ...
+    @property
+    def dashboard(self) -> DashboardRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from cartback.domain.consent import Channel
 from cartback.domain.conversions import ConversionSender
 from cartback.domain.errors import ConfigurationError
+from cartback.domain.health import AlertKind
 from cartback.domain.ports import MessageChannel, UnitOfWorkFactory
 from cartback.domain.time import Clock
 from cartback.kit.ids import new_id
@@ -41,6 +42,7 @@ from cartback.services.dispatch import (
     dispatch_due_touches,
 )
 from cartback.services.enrollment import complete_held_out
+from cartback.services.health import check_health
 from cartback.services.offers import (
     NO_PLATFORMS,
     OfferPlatforms,
@@ -48,6 +50,7 @@ from cartback.services.offers import (
     revoke_offers,
 )
 from cartback.services.retention import purge_expired
+from cartback.services.webhook_delivery import DeliveryConfig, deliver_due_webhooks
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +88,10 @@ class WorkerConfig:
     conversions_interval: timedelta = timedelta(minutes=1)
     #: Raw events read per store and conversions pass.
     conversions_limit: int = 5000
+    #: Due outbound webhooks are attempted at most this often (each pass takes a few).
+    webhook_interval: timedelta = timedelta(seconds=1)
+    #: Stores' arrivals are checked for silences (health alerts) at most this often.
+    health_interval: timedelta = timedelta(minutes=5)
 
 
 class Worker:
@@ -106,8 +113,11 @@ class Worker:
         conversions: ConversionSender | None = None,
         box: SecretBox | None = None,
         audience_pushers: AudiencePushers | None = None,
+        webhooks: DeliveryConfig | None = None,
     ) -> None:
         self._uow_factory = uow_factory
+        #: How outbound webhooks are checked, signed and sent; without it none is.
+        self._webhooks = webhooks
         #: Where pixel stores' conversion events go, and what opens their tokens; without
         #: both the worker sends none.
         self._conversions = conversions
@@ -184,6 +194,8 @@ class Worker:
                 self.expire_memberships_if_due()
                 self.sync_audiences_if_due()
                 self.send_conversions_if_due()
+                self.deliver_webhooks_if_due()
+                self.check_health_if_due()
                 busy = max(report.processed, dispatched.processed, created)
                 if busy >= self._config.batch_size or dispatched.statuses.get("scheduled"):
                     continue  # more may be due right now
@@ -342,6 +354,36 @@ class Worker:
                 uow_factory=self._uow_factory, clock=self._clock, box=box, pushers=pushers
             ),
         )
+
+    def deliver_webhooks_if_due(self) -> bool:
+        """
+        Attempt due outbound webhooks, at most every `webhook_interval`.
+        """
+        config = self._webhooks
+        if config is None:
+            return False
+
+        def run() -> None:
+            report = deliver_due_webhooks(
+                uow_factory=self._uow_factory, clock=self._clock, config=config
+            )
+            for outcome, count in report.statuses.items():
+                self._metrics.webhook_deliveries.labels(outcome=outcome).inc(count)
+
+        return self._every("webhook", self._config.webhook_interval, run)
+
+    def check_health_if_due(self) -> bool:
+        """
+        Open or resolve store health alerts, at most every `health_interval`.
+        """
+
+        def run() -> None:
+            report = check_health(uow_factory=self._uow_factory, clock=self._clock)
+            for kind in AlertKind:
+                count = sum(1 for alert in report.open_now if alert.kind is kind)
+                self._metrics.store_alerts_open.labels(kind=kind.value).set(count)
+
+        return self._every("health", self._config.health_interval, run)
 
     def _every(self, task: str, interval: timedelta, run: Callable[[], object]) -> bool:
         """

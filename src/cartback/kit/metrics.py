@@ -88,3 +88,15 @@ class Metrics:
             "Workers whose heartbeat is recent.",
             registry=self.registry,
         )
+        self.webhook_deliveries = Counter(
+            "cartback_webhook_deliveries_total",
+            "Outbound webhook attempts by what followed (delivered, retry, failed, lost).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.store_alerts_open = Gauge(
+            "cartback_store_alerts_open",
+            "Open store health alerts (events or orders stopped arriving), by kind.",
+            ["kind"],
+            registry=self.registry,
+        )

@@ -17,6 +17,7 @@ from cartback.domain.time import Clock
 from cartback.services.audiences import enter_audiences
 from cartback.services.catalog import watch_stock
 from cartback.services.enrollment import StoreFlows, enroll_abandoned, store_flows
+from cartback.services.webhook_events import WebhookEvents, cart_abandoned
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +58,7 @@ def process_due_carts(*, uow: UnitOfWork, clock: Clock, limit: int) -> TimerRepo
             return TimerReport()
         stores: dict[str, Store | None] = {}
         flows: dict[str, StoreFlows] = {}
+        events = WebhookEvents()  # each store's subscriptions read once per pass
         decided = []
         for record in due:
             if record.store_id not in stores:
@@ -95,6 +97,8 @@ def process_due_carts(*, uow: UnitOfWork, clock: Clock, limit: int) -> TimerRepo
                 enter_audiences(
                     uow, store, replace(record, cart=cart), now, reason=EntryReason.ABANDONED
                 )
+                # Its `cart.abandoned` webhooks, in the same transaction (an outbox).
+                events.emit(uow, cart_abandoned(record, cart, now=now))
         uow.carts.save_states(decided, now=now)
         uow.commit()
     return TimerReport(outcomes=outcomes, lateness=tuple(lateness), enrolled=enrolled)

@@ -303,7 +303,7 @@ def _offer_eligible(
         updated_at=now,
     )
     rules = offer_rules(store)
-    facts = offer_facts(uow, store, person, record, rules, now, enrollment_id="")
+    facts = offer_facts(uow, store, person, record, rules, now)
     return eligibility(audience.offer, rules, facts).eligible
 
 

@@ -76,6 +76,7 @@ from cartback.domain.touches import (
     TouchStatus,
     retry_decision,
 )
+from cartback.domain.webhooks import EventType
 from cartback.kit.phone_locality import phone_locality
 from cartback.services._dispatch_reads import ReadAhead
 from cartback.services.audiences import enter_audiences
@@ -93,6 +94,7 @@ from cartback.services.offers import (
 from cartback.services.permission import may_message
 from cartback.services.sms_config import sending_pace
 from cartback.services.templates import overrides_for
+from cartback.services.webhook_events import WebhookEvents, emit_touches_sent, touch_event
 
 log = structlog.get_logger(__name__)
 
@@ -190,6 +192,8 @@ class _Pass:
     config: DispatchConfig
     stores: dict[str, Store | None] = field(default_factory=dict)
     flows: dict[str, StoreFlows] = field(default_factory=dict)
+    #: The stores' webhook subscriptions, read once per pass (`touch.sent`, `touch.skipped`).
+    events: WebhookEvents = field(default_factory=WebhookEvents)
     #: The stores' own templates by (store, template, channel), read once per pass.
     templates: dict[tuple[str, str, Channel], tuple[TemplateOverride, ...]] = field(
         default_factory=dict
@@ -245,21 +249,21 @@ def dispatch_due_touches(
     for touch in ambiguous:
         heartbeat.beat_if_due()
         if heartbeat.holds(touch.id):
-            _resolve(uow_factory, clock, channels, touch, config, report)
+            _resolve(uow_factory, clock, channels, touch, config, report, work.events)
         heartbeat.done(touch.id)
     for channel, items in _by_channel(channels, outgoing):
         if isinstance(channel, BatchMessageChannel):
             heartbeat.beat_if_due()
             held = [item for item in items if heartbeat.holds(item.touch.id)]
             if held:
-                _send_batch(uow_factory, clock, channel, held, config, report)
+                _send_batch(uow_factory, clock, channel, held, config, report, work.events)
             for item in items:
                 heartbeat.done(item.touch.id)
             continue
         for item in items:
             heartbeat.beat_if_due()
             if heartbeat.holds(item.touch.id):
-                _send(uow_factory, clock, channel, item, config, report)
+                _send(uow_factory, clock, channel, item, config, report, work.events)
             heartbeat.done(item.touch.id)
     return report
 
@@ -367,6 +371,7 @@ def _resolve(
     touch: TouchRecord,
     config: DispatchConfig,
     report: DispatchReport,
+    events: WebhookEvents,
 ) -> None:
     """
     Ask the channel whether the ambiguous touch went: `sent` if it did, back to `scheduled`
@@ -389,7 +394,7 @@ def _resolve(
         if current.lease_owner != config.worker_id:
             return
         if provider_id is not None:
-            _record_sent(uow, current, provider_id, now)
+            _record_sent(uow, current, provider_id, now, events)
             report.count(TouchStatus.SENT)
         else:
             uow.touches.save(
@@ -476,7 +481,8 @@ def _decide_one(
         decision = _patience(decide(context, now), store, enrollment)
         if not isinstance(decision, Send):
             status = _apply(uow, touch, enrollment, decision, now)
-            if isinstance(decision, Skip) and decision.reason == Reason.HANDED_TO_ADS:
+            skipped = str(decision.reason) if isinstance(decision, Skip) else None
+            if skipped == Reason.HANDED_TO_ADS:
                 # The ads take over from the emails: the hand-over audiences, same transaction.
                 enter_audiences(uow, store, record, now, reason=EntryReason.HANDED_OVER)
         elif touch.channel not in channels:
@@ -491,11 +497,22 @@ def _decide_one(
                 status = TouchStatus.DEFERRED
     if status is not None:
         report.count(status)
+        if status is TouchStatus.SKIPPED and skipped is not None:
+            _emit_skipped(work, touch, record, skipped)
         return None
     outgoing = _start_sending(work, touch, store, record, contact, enrollment.flow, stock, offer)
     if outgoing is None:
         report.count(TouchStatus.DEFERRED)
     return outgoing
+
+
+def _emit_skipped(work: _Pass, touch: TouchRecord, record: CartRecord, reason: str) -> None:
+    """
+    Queue `touch.skipped` (with its reason code) in the deciding transaction.
+    """
+    skipped = replace(touch, status=TouchStatus.SKIPPED, reason=reason)
+    event = touch_event(EventType.TOUCH_SKIPPED, skipped, cart_id=record.cart.key, now=work.now)
+    work.events.emit(work.uow, event)
 
 
 def _offer(
@@ -888,6 +905,7 @@ def _send(
     item: _Outgoing,
     config: DispatchConfig,
     report: DispatchReport,
+    events: WebhookEvents,
 ) -> None:
     """
     Call the channel for a committed `sending` touch, then record what happened.
@@ -911,7 +929,7 @@ def _send(
             _suppress_refused(uow, item.message, error, now)
             report.count(_record_failure(uow, current, error, now, config.retry))
         elif provider_id is not None:
-            _record_sent(uow, current, provider_id, now)
+            _record_sent(uow, current, provider_id, now, events)
             report.count(TouchStatus.SENT)
             report.latency.append((now - touch.due_at).total_seconds())
         uow.commit()
@@ -924,6 +942,7 @@ def _send_batch(
     items: list[_Outgoing],
     config: DispatchConfig,
     report: DispatchReport,
+    events: WebhookEvents,
 ) -> None:
     """
     `_send` for many committed `sending` touches: one call to the channel (each message with
@@ -944,18 +963,22 @@ def _send_batch(
             sent.append((touch, result))
             report.count(TouchStatus.SENT)
             report.latency.append((now - item.touch.due_at).total_seconds())
-        _record_sent_many(uow, sent, now)
+        _record_sent_many(uow, sent, now, events)
         uow.commit()
 
 
-def _record_sent(uow: UnitOfWork, touch: TouchRecord, provider_id: str, now: datetime) -> None:
-    _record_sent_many(uow, [(touch, provider_id)], now)
+def _record_sent(
+    uow: UnitOfWork, touch: TouchRecord, provider_id: str, now: datetime, events: WebhookEvents
+) -> None:
+    _record_sent_many(uow, [(touch, provider_id)], now, events)
 
 
-def _record_sent_many(uow: UnitOfWork, sent: list[tuple[TouchRecord, str]], now: datetime) -> None:
+def _record_sent_many(
+    uow: UnitOfWork, sent: list[tuple[TouchRecord, str]], now: datetime, events: WebhookEvents
+) -> None:
     """
-    Write touches `sent` with their provider ids, stamp their carts, and complete the
-    enrollments that have nothing left to send.
+    Write touches `sent` with their provider ids, stamp their carts, complete the
+    enrollments that have nothing left to send, and queue their `touch.sent` webhooks.
     """
     if not sent:
         return
@@ -985,6 +1008,7 @@ def _record_sent_many(uow: UnitOfWork, sent: list[tuple[TouchRecord, str]], now:
             )
     for touch, _ in sent:
         log.info("touch.sent", touch_id=touch.id, channel=touch.channel.value, step=touch.step)
+    emit_touches_sent(events, uow, [touch for touch, _ in sent], now=now)
 
 
 def _suppress_refused(

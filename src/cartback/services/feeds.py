@@ -42,7 +42,7 @@ FEED_PAGE = 1000
 #: Carts checked by one consistency check (the oldest abandonments since the date first).
 MAX_CHECKED_CARTS = 10_000
 #: Changes whenever what the feeds write changes, so caches holding the old form are refreshed.
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
 GOOGLE_NAMESPACE = "http://base.google.com/ns/1.0"
 #: Meta's catalog columns, in this order.
 META_COLUMNS = (
@@ -59,6 +59,7 @@ META_COLUMNS = (
     "gtin",
     "mpn",
     "item_group_id",
+    "product_type",
 )
 #: Characters XML 1.0 cannot carry at all, even escaped (a platform's title may hold one).
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -159,6 +160,7 @@ def google_item(entry: FeedEntry) -> str:
         ("g:availability", entry.availability.value),
         ("g:availability_date", _moment(entry.availability_date)),
         ("g:condition", entry.condition),
+        ("g:product_type", entry.product_type),
         ("g:brand", entry.brand),
         ("g:gtin", entry.gtin),
         ("g:mpn", entry.mpn),
@@ -198,6 +200,7 @@ def meta_row(entry: FeedEntry) -> tuple[str, ...]:
         entry.gtin or "",
         entry.mpn or "",
         entry.item_group_id or "",
+        entry.product_type or "",
     )
 
 
@@ -238,7 +241,7 @@ def _batch_mismatches(
     uow: UnitOfWork, store_id: str, records: list[CartRecord]
 ) -> Iterator[Mismatch]:
     keys = [key for r in records for line in r.cart.lines for key in line_keys(line)]
-    items = uow.catalog.get_many(store_id, keys)
+    items = uow.catalog.get_many(store_id, keys, unread=True)
     for record in records:
         for index, line in enumerate(record.cart.lines):
             yield from line_mismatches(record.cart.key, index, line, find_item(line, items))

@@ -1,6 +1,7 @@
 """
 Ingest: one transaction per batch. Store each raw message under its idempotency key, stitch
-identities, apply cart events in the order they happened, record orders, reschedule timers.
+identities, apply cart events in the order they happened, record orders, reschedule timers,
+and keep what the events show of the products for the catalog.
 """
 
 from __future__ import annotations
@@ -12,10 +13,21 @@ from datetime import datetime
 import structlog
 
 from cartback.domain.audiences import LeaveReason
-from cartback.domain.cart import Outcome, apply_event, new_cart
+from cartback.domain.cart import CartStatus, Outcome, apply_event, new_cart
+from cartback.domain.catalog import CatalogItem, learned_item
 from cartback.domain.consent import ConsentClaim, changes
 from cartback.domain.errors import NotFound
-from cartback.domain.events import CartEvent, IdentityClaims, OrderChanged, OrderPlaced
+from cartback.domain.events import (
+    CartEvent,
+    CartSnapshot,
+    IdentityClaims,
+    ItemAdded,
+    ItemRemoved,
+    LineItem,
+    OrderChanged,
+    OrderPlaced,
+    ProductViewed,
+)
 from cartback.domain.identity import is_bot_email, is_bot_user_agent
 from cartback.domain.ingest import EventOutcome, Inbound, IngestReport
 from cartback.domain.ports import CartRecord, OrderRecord, UnitOfWork, Visitor, VisitorSeen
@@ -27,6 +39,7 @@ from cartback.services._contacts import resolve_contact
 from cartback.services.audiences import leave_audiences, leave_on_withdrawal
 from cartback.services.redemption import redeem_offers
 from cartback.services.sources import unmapped_names
+from cartback.services.webhook_events import WebhookEvents, cart_recovered
 
 log = structlog.get_logger(__name__)
 
@@ -123,6 +136,9 @@ class _Batch:
     orders: dict[str, OrderRecord] = field(default_factory=dict)
     known_missing: set[str] = field(default_factory=set)
     consents: dict[str, list[ConsentClaim]] = field(default_factory=dict)
+    seen_items: list[CatalogItem] = field(default_factory=list)
+    #: Carts an order of this batch made `recovered` (their `cart.recovered` webhooks).
+    recovered: list[str] = field(default_factory=list)
 
     def load_visitors(self, messages: Sequence[Inbound]) -> None:
         seen: dict[str, VisitorSeen] = {}
@@ -167,7 +183,25 @@ class _Batch:
         if outcome is Outcome.APPLIED:
             self._keep(replace(record, cart=cart, contact_id=contact_id or record.contact_id))
             self._record_order(message, self.carts[cart.key])
+            if cart.status is CartStatus.RECOVERED and record.cart.status is not cart.status:
+                self.recovered.append(cart.key)
+        if not cart.is_bot:
+            self._learn(message.event)
         return _OUTCOMES[outcome]
+
+    def _learn(self, event: CartEvent) -> None:
+        """
+        Keep what the event shows of its products for the catalog (a stale event too: the
+        catalog orders what it learns by time itself).
+        """
+        seen_at = min(event.occurred_at, self.now)  # a clock ahead must not pin its details
+        currency = event.currency or self.store.currency
+        for line in _event_lines(event):
+            item = learned_item(
+                line, currency=currency, seen_at=seen_at, domains=self.store.domains
+            )
+            if item is not None:
+                self.seen_items.append(item)
 
     def flush(self) -> None:
         """
@@ -177,6 +211,8 @@ class _Batch:
         updated = [self.carts[k] for k in self.changed if self.carts[k].id not in self.new_cart_ids]
         self.uow.carts.add(added, now=self.now)
         self.uow.carts.update(updated, now=self.now)
+        if self.seen_items:
+            self.uow.catalog.learn(self.store.id, self.seen_items)
         for order in self.orders.values():
             self.uow.orders.upsert(order, now=self.now)
             self._end_enrollments(order)
@@ -185,6 +221,14 @@ class _Batch:
             if not update.is_empty:
                 self.uow.consents.record(self.store.id, contact_id, update, now=self.now)
                 leave_on_withdrawal(self.uow, self.store.id, contact_id, update, self.now)
+        if self.recovered:
+            events = WebhookEvents()  # the store's subscriptions read once, only now
+            for key in dict.fromkeys(self.recovered):
+                record = self.carts[key]
+                order_id = record.cart.order_id
+                events.emit(
+                    self.uow, cart_recovered(record, record.cart, order_id=order_id, now=self.now)
+                )
 
     def _end_enrollments(self, order: OrderRecord) -> None:
         """
@@ -378,6 +422,14 @@ class _Batch:
                 now=self.now,
             )
         return EventOutcome.APPLIED
+
+
+def _event_lines(event: CartEvent) -> tuple[LineItem, ...]:
+    if isinstance(event, (ProductViewed, ItemAdded, ItemRemoved)):
+        return (event.item,)
+    if isinstance(event, (CartSnapshot, OrderPlaced)):
+        return event.items or ()
+    return ()
 
 
 def _is_bot(message: Inbound) -> bool:

@@ -14,22 +14,20 @@ string. A key left out (or set back with None) takes its default (`domain.offers
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import structlog
 
-from cartback.domain.durations import format_duration, parse_duration
+from cartback.domain.durations import format_duration
 from cartback.domain.errors import NotFound
 from cartback.domain.offers import PREFIX, OfferRules
 from cartback.domain.ports import UnitOfWork
 from cartback.domain.stores import Store
 from cartback.domain.time import Clock
-from cartback.services._settings import checked_changes, merge_section
+from cartback.services._settings import checked_changes, checked_duration, save_section
 
 log = structlog.get_logger(__name__)
 
@@ -90,15 +88,14 @@ def configure_offers(*, uow: UnitOfWork, clock: Clock, store_id: str, **changes:
         NotFound: no such store.
     """
     checked = checked_changes(changes, _CHECKS, section="offer")
-    with uow:
-        store = uow.stores.get(store_id)
-        if store is None:
-            raise NotFound(f"no store {store_id!r}")
-        settings = copy.deepcopy(store.settings)
-        merge_section(settings, SECTION, checked, _stored)
-        store = replace(store, settings=settings, updated_at=clock.now())
-        uow.stores.save(store)
-        uow.commit()
+    store = save_section(
+        uow=uow,
+        clock=clock,
+        store_id=store_id,
+        section=SECTION,
+        checked=checked,
+        stored=_stored,
+    )
     log.info("offers.configured", store_id=store_id, fields=sorted(checked))
     return offer_rules(store)
 
@@ -119,23 +116,7 @@ def rules_json(rules: OfferRules) -> dict[str, Any]:
 
 
 def _expires_in(value: Any) -> timedelta:
-    try:
-        if isinstance(value, str):
-            duration = parse_duration(value)
-        elif isinstance(value, timedelta):
-            duration = value
-        elif isinstance(value, int) and not isinstance(value, bool):
-            duration = timedelta(seconds=value)
-        else:
-            raise ValueError("must be seconds or a duration like 48h")
-    except OverflowError:
-        # More seconds than a timedelta holds: out of range like any other too-long value.
-        duration = MAX_EXPIRES_IN + timedelta(seconds=1)
-    if not MIN_EXPIRES_IN <= duration <= MAX_EXPIRES_IN:
-        raise ValueError(
-            f"must be from {format_duration(MIN_EXPIRES_IN)} to {format_duration(MAX_EXPIRES_IN)}"
-        )
-    return duration
+    return checked_duration(value, low=MIN_EXPIRES_IN, high=MAX_EXPIRES_IN, example="48h")
 
 
 def _max_per_contact(value: Any) -> int:

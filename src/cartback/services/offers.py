@@ -8,7 +8,7 @@ A code's life:
    create it first) or `active` (a custom site, which asks `GET /v1/offers/{code}`; a partner's
    pooled code). Any older live offer of the enrollment is `superseded`: offers never stack.
    The touch waits (`offer_pending`) while the code is pending, at most `OFFER_WAIT`; then it
-   goes without the offer (`offer_failed`).
+   goes without the offer (`offer_failed`) and the code is `superseded`, never shown.
 2. The worker's offer pass (`create_pending_offers`) asks the platform outside any
    transaction and records the answer: `active`, `failed` with the platform's reason, or
    `pending` again after `retry_after` for a rate limit or an outage.
@@ -71,6 +71,7 @@ log = structlog.get_logger(__name__)
 
 #: How long a touch waits for its platform to create the code before it goes without it.
 OFFER_WAIT = timedelta(minutes=2)
+_TOO_LATE = "the platform did not answer within the wait; the message went without the code"
 #: How soon a touch waiting for its code is looked at again.
 OFFER_RECHECK = timedelta(seconds=2)
 #: After a transient platform error without `Retry-After`.
@@ -146,11 +147,12 @@ def offer_facts(
     rules: OfferRules,
     now: datetime,
     *,
-    enrollment_id: str,
+    enrollment_offers: Sequence[OfferRecord] = (),
 ) -> OfferFacts:
     """
     The cart, its items' sale prices and costs from the catalog, and the contact's history,
-    as the offer rules read them.
+    as the offer rules read them; `enrollment_offers` are the codes this enrollment was given
+    already (read once by the caller).
     """
     lines = [line for line in record.cart.lines if line.quantity > 0]
     keys = [key for line in lines for key in line_keys(line)]
@@ -173,11 +175,7 @@ def offer_facts(
         )
     since = now - rules.window
     # This enrollment's own codes are one offer to the person, not several.
-    mine = sum(
-        1
-        for o in uow.offers.for_enrollment(enrollment_id)
-        if o.created_at >= since and o.status in GIVEN
-    )
+    mine = sum(1 for o in enrollment_offers if o.created_at >= since and o.status in GIVEN)
     given = uow.offers.given_since(store.id, contact.id, since) - mine
     person = contact_facts(uow, store, contact)
     return OfferFacts(
@@ -215,10 +213,23 @@ def touch_offer(
         return None
     earlier = uow.offers.for_enrollment(enrollment.id)
     found = next((o for o in earlier if o.offer_key == key), None)
+    if found is not None and _waited_too_long(found, now):
+        # The message goes without it: a code the platform makes after this is never shown,
+        # so it is superseded now and the revoke pass removes it once its answer comes.
+        uow.offers.save(
+            replace(
+                found,
+                status=OfferStatus.SUPERSEDED,
+                reason=found.reason or _TOO_LATE,
+                updated_at=now,
+            )
+        )
+        log.warning("offer.wait.over", store_id=store.id, offer_id=found.id)
+        return TouchOffer(eligible=False, reason="offer_failed")
     if found is not None:
         return _state(found, now, partner=_partner_name(uow, found))
     terms = (
-        _store_terms(uow, store, enrollment, record, contact, step.offer, key, now)
+        _store_terms(uow, store, enrollment, record, contact, step.offer, key, now, earlier)
         if step.offer is not None
         else _partner_terms(uow, store, enrollment, record, contact, key, now)
     )
@@ -272,9 +283,10 @@ def _store_terms(
     spec: Offer,
     key: str,
     now: datetime,
+    earlier: Sequence[OfferRecord],
 ) -> _Terms | TouchOffer:
     rules = offer_rules(store)
-    facts = offer_facts(uow, store, contact, record, rules, now, enrollment_id=enrollment.id)
+    facts = offer_facts(uow, store, contact, record, rules, now, enrollment_offers=earlier)
     verdict = eligibility(spec, rules, facts)
     if not verdict.eligible:
         return TouchOffer(eligible=False, reason=verdict.reason)
@@ -399,13 +411,15 @@ def _give(
     return None
 
 
+def _waited_too_long(offer: OfferRecord, now: datetime) -> bool:
+    return offer.status is OfferStatus.PENDING and now >= offer.created_at + OFFER_WAIT
+
+
 def _state(offer: OfferRecord, now: datetime, *, partner: str | None = None) -> TouchOffer:
     if offer.valid_at(now):
         return TouchOffer(offer=offer, partner=partner)
-    if offer.status is OfferStatus.PENDING and now < offer.created_at + OFFER_WAIT:
-        return TouchOffer(wait=True, reason="offer_pending")
     if offer.status is OfferStatus.PENDING:
-        return TouchOffer(eligible=False, reason="offer_failed")
+        return TouchOffer(wait=True, reason="offer_pending")
     if offer.status is OfferStatus.FAILED:
         return TouchOffer(eligible=False, reason="offer_failed")
     return TouchOffer(eligible=False, reason=f"offer_{offer.status.value}")
@@ -546,6 +560,9 @@ def _finish(
         )
         if current.status is OfferStatus.PENDING:
             changed = replace(changed, status=status)
+        elif current.status is OfferStatus.REVOKED and reference and not current.platform_ref:
+            # Revoked while the platform was still making it: revoke the code it made, too.
+            changed = replace(changed, status=OfferStatus.SUPERSEDED, revoked_at=None)
         uow.offers.save(changed)
         uow.commit()
 

@@ -39,6 +39,7 @@ from cartback.kit.ids import new_id
 from cartback.kit.normalise import normalise_phone
 from cartback.services.enrollment import store_flows
 from cartback.services.permission import append_claims
+from cartback.services.webhook_events import WebhookEvents, contact_unsubscribed
 
 log = structlog.get_logger(__name__)
 
@@ -173,6 +174,14 @@ def _opt_out(reply: _Reply) -> None:
             text=reply.text, source=SMS_KEYWORD_SOURCE, at=reply.now, channel=Channel.SMS
         )
         append_claims(reply.uow, reply.store_id, reply.contact_id, claims, now=reply.now)
+        unsubscribed = contact_unsubscribed(
+            reply.store_id,
+            reply.contact_id,
+            Channel.SMS,
+            source=SMS_KEYWORD_SOURCE,
+            now=reply.now,
+        )
+        WebhookEvents().emit(reply.uow, unsubscribed)
     if reply.phone is not None:
         # A later YES must not confirm what was asked before the shopper said no.
         reply.uow.sms_confirmations.discard_pending(reply.store_id, reply.phone)

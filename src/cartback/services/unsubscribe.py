@@ -30,6 +30,7 @@ from cartback.domain.stores import Store
 from cartback.domain.time import Clock
 from cartback.kit.signing import Signer
 from cartback.services.permission import append_claims, contact_address, may_message
+from cartback.services.webhook_events import WebhookEvents, contact_unsubscribed
 
 log = structlog.get_logger(__name__)
 
@@ -234,6 +235,11 @@ def choose_preference(
         address = contact_address(contact, target.channel)
         if address is not None:
             _match_suppression(uow, store.id, target.channel, address, preference, now)
+        if preference is Preference.NOTHING:
+            unsubscribed = contact_unsubscribed(
+                store.id, contact.id, target.channel, source=SOURCE, now=now
+            )
+            WebhookEvents().emit(uow, unsubscribed)
         uow.commit()
     log.info(
         "unsubscribe.choice",

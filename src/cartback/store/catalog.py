@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, case, delete, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, case, delete, func, null, or_, select, true
 
-from cartback.domain.catalog import CatalogItem, WatchReason
+from cartback.domain.catalog import LEARNED_DETAILS, CatalogItem, WatchReason
 from cartback.domain.feeds import MAX_FEED_ID, CatalogVersion
 from cartback.domain.ports import SimilarItem, StockWatch
 from cartback.store.repositories import dialect_insert
@@ -40,9 +40,12 @@ class SqlCatalogRepository:
     def __init__(self, connection: Connection) -> None:
         self._db = connection
 
-    def get_many(self, store_id: str, keys: Sequence[str]) -> dict[str, CatalogItem]:
+    def get_many(
+        self, store_id: str, keys: Sequence[str], *, unread: bool = False
+    ) -> dict[str, CatalogItem]:
         """
-        The items known by any of `keys` (`v:`/`p:` item keys, or `s:<sku>`), by requested key.
+        The items known by any of `keys` (`v:`/`p:` item keys, or `s:<sku>`), by requested key;
+        those whose stock was never read (learned from events) only when `unread`.
         """
         item_keys = sorted({k for k in keys if not k.startswith(_SKU)})
         skus = sorted({k.removeprefix(_SKU) for k in keys if k.startswith(_SKU)})
@@ -53,6 +56,7 @@ class SqlCatalogRepository:
             select(catalog_items)
             .where(table.store_id == store_id)
             .where(or_(table.item_key.in_(item_keys), table.sku.in_(skus)))
+            .where(true() if unread else table.read_at.is_not(None))
             .order_by(table.item_key)
         ).mappings()
         found: dict[str, CatalogItem] = {}
@@ -82,6 +86,28 @@ class SqlCatalogRepository:
                     **{name: statement.excluded[name] for name in _UPDATED},
                     **_kept_values(statement.excluded),
                 },
+            )
+        )
+
+    def learn(self, store_id: str, items: Sequence[CatalogItem]) -> None:
+        """
+        Write what storefront events showed of these items (`catalog.learned` as SQL, in one
+        statement, so a platform read committed meanwhile is never overwritten): a new item is
+        stored with its stock unknown; an item only events told of takes the newest event's
+        details; an item the platform read keeps what it said and takes only what it lacks.
+        """
+        latest: dict[str, CatalogItem] = {}
+        for item in items:
+            if item.key not in latest or latest[item.key].updated_at <= item.updated_at:
+                latest[item.key] = item
+        if not latest:
+            return
+        rows = [_row(store_id, latest[key]) for key in sorted(latest)]
+        statement = dialect_insert(self._db, catalog_items).values(rows)
+        self._db.execute(
+            statement.on_conflict_do_update(
+                index_elements=[catalog_items.c.store_id, catalog_items.c.item_key],
+                set_=_learned_values(statement.excluded),
             )
         )
 
@@ -239,6 +265,37 @@ def _kept_values(new: Any) -> dict[str, ColumnElement[Any]]:
         "currency": func.coalesce(new.currency, old.currency),
     }
     values.update({name: func.coalesce(new[name], old[name]) for name in _PAGE})
+    return values
+
+
+def _learned_values(new: Any) -> dict[str, ColumnElement[Any]]:
+    """
+    `catalog.learned` as SQL: `new` is the conflicting insert's values (an event's), the stored
+    row is `catalog_items.c`. Stock columns are never set.
+    """
+    old = catalog_items.c
+    newer = and_(old.read_at.is_(None), new.updated_at >= old.updated_at)
+    takes_price = and_(
+        new.price.is_not(None),
+        or_(
+            newer,
+            and_(old.price.is_(None), or_(old.currency.is_(None), old.currency == new.currency)),
+        ),
+    )
+    values: dict[str, ColumnElement[Any]] = {
+        name: case(
+            (newer, func.coalesce(new[name], old[name])), else_=func.coalesce(old[name], new[name])
+        )
+        for name in LEARNED_DETAILS
+    }
+    values.update(
+        {
+            "price": case((takes_price, new.price), else_=old.price),
+            "compare_at_price": case((takes_price, null()), else_=old.compare_at_price),
+            "currency": case((takes_price, new.currency), else_=old.currency),
+            "updated_at": case((newer, new.updated_at), else_=old.updated_at),
+        }
+    )
     return values
 
 

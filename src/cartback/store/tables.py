@@ -101,6 +101,15 @@ raw_events = Table(
     Column("payload", JSON(), nullable=False),
     UniqueConstraint("store_id", "source", "idempotency_key"),
     Index(None, "store_id", "received_at"),
+    # The dashboard's timeline of one cart (events that named no cart stay out).
+    Index(
+        "ix_raw_events_store_cart",
+        "store_id",
+        "cart_key",
+        "occurred_at",
+        postgresql_where=text("cart_key IS NOT NULL"),
+        sqlite_where=text("cart_key IS NOT NULL"),
+    ),
 )
 
 contacts = Table(
@@ -195,6 +204,15 @@ carts = Table(
         sqlite_where=text("checkout_id IS NOT NULL"),
     ),
     Index(None, "store_id", "created_at", "id"),
+    # The dashboard's carts list filtered by abandonment time, newest first.
+    Index(
+        "ix_carts_store_abandoned",
+        "store_id",
+        "abandoned_at",
+        "id",
+        postgresql_where=text("abandoned_at IS NOT NULL"),
+        sqlite_where=text("abandoned_at IS NOT NULL"),
+    ),
 )
 
 cart_lines = Table(
@@ -232,6 +250,8 @@ orders = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("store_id", "order_key"),
     Index(None, "cart_id"),
+    # Health alerts (the latest order) and reports read a store's orders by time.
+    Index("ix_orders_store_placed", "store_id", "placed_at"),
     # The guards ask whether a contact has ordered, and since when.
     Index(None, "contact_id"),
 )
@@ -512,7 +532,8 @@ catalog_items = Table(
     Column("brand", String(200)),
     Column("gtin", String(50)),
     Column("mpn", String(70)),
-    Column("read_at", UTCDateTime, nullable=False),
+    # Empty for an item only storefront events told of: its stock was never read.
+    Column("read_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("store_id", "item_key"),
     Index(
@@ -795,4 +816,115 @@ audience_syncs = Table(
     Column("removed_at", UTCDateTime),
     UniqueConstraint("store_id", "audience", "network", "kind", "identifier"),
     Index(None, "contact_id"),
+)
+
+# Where a store wants to hear about what happened (outbound webhooks, Standard Webhooks signed):
+# an https URL, the event types it takes, and its signing secret sealed with the service key.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("event_types", json_type(), nullable=False),
+    Column("sealed_secret", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", String(200)),
+    # Since when no attempt succeeded (null while it works): failing for days disables it.
+    Column("failing_since", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "store_id"),
+)
+
+# One event for one endpoint, kept until delivered or given up: written in the transaction of
+# the change it reports, sent by the worker with retries and back-off.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "endpoint_id",
+        String(ID),
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event_type", String(50), nullable=False),
+    Column("payload", json_type(), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime),
+    Column("lease_until", UTCDateTime),
+    Column("last_status_code", Integer),
+    Column("last_error", String(500)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    Index(
+        "ix_webhook_deliveries_pending",
+        "next_attempt_at",
+        postgresql_where=text("status = 'pending'"),
+        sqlite_where=text("status = 'pending'"),
+    ),
+    Index(None, "endpoint_id", "created_at"),
+)
+
+# A store's health alarms: events or orders that stopped arriving for longer than usual.
+store_alerts = Table(
+    "store_alerts",
+    metadata,
+    Column("id", big_id(), primary_key=True, autoincrement=True),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("detail", String(500), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime),
+    Index(
+        "uq_store_alerts_open",
+        "store_id",
+        "kind",
+        unique=True,
+        postgresql_where=text("resolved_at IS NULL"),
+        sqlite_where=text("resolved_at IS NULL"),
+    ),
+)
+
+# Dashboard operators: argon2 password hashes; `all_stores` or the stores in operator_stores.
+operators = Table(
+    "operators",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("all_stores", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_login_at", UTCDateTime),
+    Column("disabled_at", UTCDateTime),
+)
+
+operator_stores = Table(
+    "operator_stores",
+    metadata,
+    Column(
+        "operator_id", String(ID), ForeignKey("operators.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    PrimaryKeyConstraint("operator_id", "store_id"),
+    Index(None, "store_id"),
+)
+
+# Dashboard sessions: the cookie carries a random token; only its SHA-256 digest is kept, with
+# the session's CSRF token, so a logout or an expiry ends it on the server.
+operator_sessions = Table(
+    "operator_sessions",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column(
+        "operator_id", String(ID), ForeignKey("operators.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index(None, "operator_id"),
 )

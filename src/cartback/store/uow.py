@@ -14,9 +14,11 @@ from cartback.store.audience_syncs import SqlAudienceSyncRepository
 from cartback.store.audiences import SqlAudienceRepository
 from cartback.store.carts import SqlCartRepository
 from cartback.store.catalog import SqlCatalogRepository
+from cartback.store.dashboard import SqlDashboardRepository
 from cartback.store.deliveries import SqlDeliveryEventRepository
 from cartback.store.flows import SqlFlowRepository
 from cartback.store.offers import SqlOfferRepository
+from cartback.store.operators import SqlOperatorRepository
 from cartback.store.optouts import (
     SqlInboundMessageRepository,
     SqlSmsConfirmationRepository,
@@ -24,6 +26,7 @@ from cartback.store.optouts import (
 )
 from cartback.store.partners import SqlPartnerRepository
 from cartback.store.privacy import SqlPrivacyRepository
+from cartback.store.reports import SqlReportRepository
 from cartback.store.repositories import (
     SqlConsentRepository,
     SqlContactRepository,
@@ -43,6 +46,7 @@ from cartback.store.touches import (
 )
 from cartback.store.unmapped import SqlUnmappedEventRepository
 from cartback.store.wakeup import forget_marks, notify_if_marked
+from cartback.store.webhooks import SqlStoreAlertRepository, SqlWebhookRepository
 
 
 class SqlUnitOfWork:
@@ -77,6 +81,11 @@ class SqlUnitOfWork:
     audience_reach: SqlAudienceReachRepository
     audiences: SqlAudienceRepository
     audience_syncs: SqlAudienceSyncRepository
+    webhooks: SqlWebhookRepository
+    alerts: SqlStoreAlertRepository
+    reports: SqlReportRepository
+    operators: SqlOperatorRepository
+    dashboard: SqlDashboardRepository
 
     def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self._engine = engine
@@ -116,6 +125,11 @@ class SqlUnitOfWork:
         self.audience_reach = SqlAudienceReachRepository(connection)
         self.audiences = SqlAudienceRepository(connection)
         self.audience_syncs = SqlAudienceSyncRepository(connection)
+        self.webhooks = SqlWebhookRepository(connection)
+        self.alerts = SqlStoreAlertRepository(connection)
+        self.reports = SqlReportRepository(connection)
+        self.operators = SqlOperatorRepository(connection)
+        self.dashboard = SqlDashboardRepository(connection)
         return self
 
     def __exit__(

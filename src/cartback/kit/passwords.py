@@ -1,0 +1,55 @@
+"""
+Operators' password hashes: argon2id (RFC 9106) through argon2-cffi, with its default
+parameters (which follow the RFC's recommendations and move with the library's releases; a hash
+made with older parameters is replaced at the next sign-in).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+
+class Argon2Hasher:
+    """
+    Hashes and checks passwords; `waste` spends a verification's time for unknown accounts.
+    """
+
+    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+        self._hasher = hasher or PasswordHasher()
+        # A hash of a random password with the same parameters: verifying against it costs
+        # what a real verification costs, and never succeeds.
+        self._decoy = self._hasher.hash(secrets.token_urlsafe(32))
+
+    def hash(self, password: str) -> str:
+        """
+        A new salted hash of the password (PHC string format).
+        """
+        return self._hasher.hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        """
+        True when the password matches the hash.
+        """
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """
+        True when the hash was made with other parameters than today's.
+        """
+        try:
+            return self._hasher.check_needs_rehash(password_hash)
+        except InvalidHashError:
+            return True
+
+    def waste(self, password: str) -> None:
+        """
+        Verify against a decoy, so a sign-in for an unknown email takes as long as one for a
+        known email (no account enumeration by timing).
+        """
+        self.verify(self._decoy, password)
