@@ -19,6 +19,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+import message_fakes
 from admin_fakes import AdminRows, InMemoryDashboardRepository, InMemoryOperatorRepository
 from cartback.domain.cart import CartStatus
 from cartback.domain.catalog import CatalogItem, learned, merged
@@ -46,6 +47,9 @@ from cartback.domain.ports import (
     Contact,
     EnrollmentRecord,
     InboundMessage,
+    MessageFilters,
+    MessagePage,
+    MessageSummary,
     MessageTemplate,
     OfferRecord,
     OrderRecord,
@@ -60,6 +64,7 @@ from cartback.domain.ports import (
     StockWatch,
     StoredAudience,
     StoredFlow,
+    StoredKey,
     Suppression,
     SyncedIdentifier,
     TouchRecord,
@@ -75,6 +80,7 @@ from cartback.domain.touches import WENT as TOUCH_WENT
 from cartback.domain.touches import EnrollmentStatus, Group, SendFailed, TouchStatus
 from cartback.kit.ids import new_id
 from report_fakes import FakeReportRepository
+from store_pages_fakes import InMemoryStorePagesRepository
 from webhook_fakes import InMemoryStoreAlertRepository, InMemoryWebhookRepository, WebhookState
 
 _OPEN = frozenset({CartStatus.ACTIVE, CartStatus.ABANDONED, CartStatus.LOST})
@@ -324,6 +330,26 @@ class InMemoryStoreRepository:
         if row is None or row.revoked_at is not None:
             return None
         return row.store_id, row.kind
+
+    def keys(self, store_id: str) -> list[StoredKey]:
+        rows = [k for k in self._db.keys.values() if k.store_id == store_id]
+        return [
+            StoredKey(
+                kind=k.kind, prefix=k.prefix, created_at=k.created_at, revoked_at=k.revoked_at
+            )
+            for k in reversed(rows)
+        ]
+
+    def revoke_keys(self, *, store_id: str, kind: KeyKind, at: datetime) -> int:
+        check_aware(at, "at")
+        active = [
+            digest
+            for digest, k in self._db.keys.items()
+            if k.store_id == store_id and k.kind is kind and k.revoked_at is None
+        ]
+        for digest in active:
+            self._db.keys[digest] = replace(self._db.keys[digest], revoked_at=at)
+        return len(active)
 
     def add_webhook_secret(self, *, store_id: str, sealed: str, created_at: datetime) -> None:
         check_aware(created_at, "created_at")
@@ -1637,6 +1663,21 @@ class InMemoryOutboxRepository:
             found.append(self._with_touch(message))
         return found[:limit]
 
+    def page_for_store(
+        self, store_id: str, *, filters: MessageFilters, limit: int, cursor: str | None
+    ) -> MessagePage:
+        return message_fakes.page(self._db, store_id, filters=filters, limit=limit, cursor=cursor)
+
+    def summary(self, store_id: str, message_id: str) -> MessageSummary | None:
+        found = message_fakes.summaries(self._db, store_id)
+        return next((s for s in found if s.id == message_id), None)
+
+    def get(self, store_id: str, message_id: str) -> OutboxMessage | None:
+        message = self._db.outbox.get(message_id)
+        if message is None or message.store_id != store_id:
+            return None
+        return self._with_touch(message)
+
     def _with_touch(self, message: OutboxMessage) -> OutboxMessage:
         touch = self._db.touches.get(message.touch_id)
         if touch is None:
@@ -2133,6 +2174,7 @@ class FakeUnitOfWork:
     webhooks: InMemoryWebhookRepository
     operators: InMemoryOperatorRepository
     dashboard: InMemoryDashboardRepository
+    store_pages: InMemoryStorePagesRepository
     alerts: InMemoryStoreAlertRepository
 
     def __init__(self, database: FakeDatabase, *, read_only: bool = False) -> None:
@@ -2174,6 +2216,7 @@ class FakeUnitOfWork:
         self.webhooks = InMemoryWebhookRepository(self._working)
         self.operators = InMemoryOperatorRepository(self._working)
         self.dashboard = InMemoryDashboardRepository(self._working)
+        self.store_pages = InMemoryStorePagesRepository(self._working)
         self.alerts = InMemoryStoreAlertRepository(self._working)
         # Canned answers, shared by every unit of work (read only: nothing to roll back).
         self.reports = self.database.reports
@@ -2241,6 +2284,7 @@ class FakeUnitOfWork:
             self.alerts,
             self.operators,
             self.dashboard,
+            self.store_pages,
         ):
             repository._db = working
 

@@ -519,6 +519,30 @@ def store_show(
     _print_store(store, as_json)
 
 
+@store_app.command("rotate-key")
+def store_rotate_key(
+    store_id: Annotated[str, typer.Argument(help="The store's id (st_…).")],
+    kind: Annotated[str, typer.Option(help="secret (servers) or public (storefront snippet).")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """
+    Make a new key of KIND, print it (one line, shown once) and revoke the old one at once.
+    """
+    from cartback.services.api_keys import key_kind, rotate_key
+
+    with cli_errors():
+        chosen = key_kind(kind)
+    with _migrated(database_url) as container:
+        rotated = rotate_key(
+            uow=container.uow_factory(), clock=container.clock, store_id=store_id, kind=chosen
+        )
+    typer.echo(rotated.key)
+    typer.echo(
+        f"cartback: new {chosen.value} key (shown once); {rotated.revoked} old one(s) revoked",
+        err=True,
+    )
+
+
 def _print_store(store: Any, as_json: bool) -> None:
     data = _store_json(store)
     if as_json:

@@ -13,7 +13,11 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cartback import __version__
+from cartback.api.admin import flows_routes as admin_flows
+from cartback.api.admin import messages_routes as admin_messages
 from cartback.api.admin import routes as admin
+from cartback.api.admin import settings_routes as admin_settings
+from cartback.api.admin import store_pages_routes as admin_store_pages
 from cartback.api.admin._pages import AdminHeaders
 from cartback.api.admin._state import AdminState
 from cartback.api.auth import Authenticator
@@ -195,7 +199,14 @@ def create_app(container: Container, *, bench_routes: bool = False) -> FastAPI:
     app.include_router(optouts.router)
     app.include_router(unsubscribe.router)
     app.include_router(short_links.router)
-    app.include_router(admin.router)
+    for admin_router in (
+        admin.router,
+        admin_settings.router,
+        admin_flows.router,
+        admin_messages.router,
+        admin_store_pages.router,
+    ):
+        app.include_router(admin_router)
     if bench_routes:
 
         @app.post("/_bench/noop", include_in_schema=False)

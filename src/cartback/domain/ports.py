@@ -27,6 +27,7 @@ from cartback.domain.identity import ContactRef
 from cartback.domain.ingest import EventOutcome, Inbound
 from cartback.domain.operators import Operator, OperatorSession
 from cartback.domain.reports import ReportRepository
+from cartback.domain.store_pages import StorePagesRepository
 from cartback.domain.stores import KeyKind, Store
 from cartback.domain.time import check_aware
 from cartback.domain.touches import EnrollmentStatus, Group, SendFailed, TouchStatus
@@ -124,6 +125,18 @@ class CartPage:
     next_cursor: str | None
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredKey:
+    """
+    One of a store's API keys as the dashboard lists it: never the key, never its digest.
+    """
+
+    kind: KeyKind
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
 class StoreRepository(Protocol):
     """
     Stores, their API keys (digests only) and their sealed webhook secrets.
@@ -137,6 +150,18 @@ class StoreRepository(Protocol):
         self, *, store_id: str, kind: KeyKind, prefix: str, digest: str, created_at: datetime
     ) -> None: ...
     def find_key(self, digest: str) -> tuple[str, KeyKind] | None: ...
+    def keys(self, store_id: str) -> list[StoredKey]:
+        """
+        The store's keys, revoked ones too, newest first.
+        """
+        ...
+
+    def revoke_keys(self, *, store_id: str, kind: KeyKind, at: datetime) -> int:
+        """
+        Revoke the store's active keys of a kind; how many were.
+        """
+        ...
+
     def add_webhook_secret(self, *, store_id: str, sealed: str, created_at: datetime) -> None: ...
     def webhook_secrets(self, store_id: str) -> list[str]: ...
 
@@ -853,6 +878,49 @@ class OutboxMessage:
     sent_at: datetime | None = None
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MessageFilters:
+    """
+    What the dashboard's messages list is narrowed to; None means any.
+    """
+
+    channel: Channel | None = None
+    #: The touch's status (`sent`, `delivered`, `failed`…).
+    status: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MessageSummary:
+    """
+    A kept message as the dashboard lists it (no bodies): where it came from (cart, flow,
+    step) and its touch's state.
+    """
+
+    id: str
+    touch_id: str
+    cart_id: str
+    cart_key: str
+    flow: str
+    step: int
+    channel: Channel
+    to: str
+    subject: str | None
+    status: str
+    reason: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MessagePage:
+    """
+    One page of a store's messages, and the cursor of the next (None at the end).
+    """
+
+    summaries: list[MessageSummary]
+    next_cursor: str | None
+
+
 class EnrollmentRepository(Protocol):
     """
     Enrollments; at most one active per contact.
@@ -1111,6 +1179,23 @@ class OutboxRepository(Protocol):
     def list_for_store(
         self, store_id: str, *, cart_key: str | None, channel: Channel | None, limit: int
     ) -> list[OutboxMessage]: ...
+    def page_for_store(
+        self, store_id: str, *, filters: MessageFilters, limit: int, cursor: str | None
+    ) -> MessagePage:
+        """
+        The store's messages, newest first, in keyset pages.
+
+        Raises:
+            InvalidInput: the cursor is not one this listing made.
+        """
+        ...
+
+    def summary(self, store_id: str, message_id: str) -> MessageSummary | None: ...
+    def get(self, store_id: str, message_id: str) -> OutboxMessage | None:
+        """
+        The message with its bodies, when it is this store's.
+        """
+        ...
 
 
 class MessageChannel(Protocol):
@@ -1929,6 +2014,8 @@ class UnitOfWork(Protocol):
     def operators(self) -> OperatorRepository: ...
     @property
     def dashboard(self) -> DashboardRepository: ...
+    @property
+    def store_pages(self) -> StorePagesRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -16,7 +16,7 @@ from cartback.domain.consent import Channel, ConsentFact, LedgerUpdate, Purpose
 from cartback.domain.conversions import TrackedEvent
 from cartback.domain.identity import ContactRef
 from cartback.domain.ingest import EventOutcome, Inbound
-from cartback.domain.ports import Contact, OrderRecord, Visitor, VisitorSeen
+from cartback.domain.ports import Contact, OrderRecord, StoredKey, Visitor, VisitorSeen
 from cartback.domain.stores import KeyKind, Platform, Store
 from cartback.kit.ids import new_id
 from cartback.store._bulk import BulkWriter, member_of
@@ -86,6 +86,34 @@ class SqlStoreRepository:
             )
         ).first()
         return (row.store_id, KeyKind(row.kind)) if row else None
+
+    def keys(self, store_id: str) -> list[StoredKey]:
+        rows = self._db.execute(
+            select(api_keys.c.kind, api_keys.c.prefix, api_keys.c.created_at, api_keys.c.revoked_at)
+            .where(api_keys.c.store_id == store_id)
+            .order_by(api_keys.c.id.desc())
+        )
+        return [
+            StoredKey(
+                kind=KeyKind(r.kind),
+                prefix=r.prefix,
+                created_at=r.created_at,
+                revoked_at=r.revoked_at,
+            )
+            for r in rows
+        ]
+
+    def revoke_keys(self, *, store_id: str, kind: KeyKind, at: datetime) -> int:
+        result = self._db.execute(
+            update(api_keys)
+            .where(
+                api_keys.c.store_id == store_id,
+                api_keys.c.kind == kind.value,
+                api_keys.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=at)
+        )
+        return int(result.rowcount)
 
     def add_webhook_secret(self, *, store_id: str, sealed: str, created_at: datetime) -> None:
         self._db.execute(

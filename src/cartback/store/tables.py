@@ -279,6 +279,8 @@ consent_ledger = Table(
     Column("text_version", String(64)),
     Column("locale", String(35)),
     Index(None, "contact_id", "channel", "purpose", "occurred_at"),
+    # The dashboard's consent log: a store's entries, newest first, in keyset pages.
+    Index("ix_consent_ledger_store_occurred", "store_id", "occurred_at", "id"),
 )
 
 workers = Table(

@@ -17,6 +17,9 @@ from cartback.domain.events import Stage
 from cartback.domain.ports import (
     CartTouch,
     EnrollmentRecord,
+    MessageFilters,
+    MessagePage,
+    MessageSummary,
     OutboxMessage,
     TouchRecord,
 )
@@ -28,6 +31,7 @@ from cartback.domain.touches import (
     TouchStatus,
 )
 from cartback.store._bulk import BulkWriter, member_of
+from cartback.store.message_pages import message_page, message_summary
 from cartback.store.repositories import dialect_insert
 from cartback.store.tables import carts, contacts, enrollments, orders, outbox_messages, touches
 from cartback.store.types import UTCDateTime
@@ -653,6 +657,21 @@ class SqlOutboxRepository:
             query = query.where(outbox_messages.c.channel == channel.value)
         query = query.order_by(outbox_messages.c.created_at, outbox_messages.c.id).limit(limit)
         return [_outbox(row) for row in self._db.execute(query).mappings()]
+
+    def page_for_store(
+        self, store_id: str, *, filters: MessageFilters, limit: int, cursor: str | None
+    ) -> MessagePage:
+        return message_page(self._db, store_id, filters=filters, limit=limit, cursor=cursor)
+
+    def summary(self, store_id: str, message_id: str) -> MessageSummary | None:
+        return message_summary(self._db, store_id, message_id)
+
+    def get(self, store_id: str, message_id: str) -> OutboxMessage | None:
+        query = _outbox_query().where(
+            outbox_messages.c.store_id == store_id, outbox_messages.c.id == message_id
+        )
+        found = self._db.execute(query).mappings().first()
+        return _outbox(found) if found else None
 
 
 def _outbox_query() -> Any:

@@ -38,6 +38,7 @@ from cartback.store.repositories import (
 )
 from cartback.store.retention import SqlRetentionRepository
 from cartback.store.short_links import SqlShortLinkRepository
+from cartback.store.store_pages import SqlStorePagesRepository
 from cartback.store.templates import SqlMessageTemplateRepository
 from cartback.store.touches import (
     SqlEnrollmentRepository,
@@ -86,6 +87,7 @@ class SqlUnitOfWork:
     reports: SqlReportRepository
     operators: SqlOperatorRepository
     dashboard: SqlDashboardRepository
+    store_pages: SqlStorePagesRepository
 
     def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self._engine = engine
@@ -130,6 +132,7 @@ class SqlUnitOfWork:
         self.reports = SqlReportRepository(connection)
         self.operators = SqlOperatorRepository(connection)
         self.dashboard = SqlDashboardRepository(connection)
+        self.store_pages = SqlStorePagesRepository(connection)
         return self
 
     def __exit__(

@@ -39,6 +39,13 @@ def upgrade() -> None:
     )
     # Health alerts and reports: a store's latest and recent orders.
     op.create_index("ix_orders_store_placed", "orders", ["store_id", "placed_at"], unique=False)
+    # The dashboard's consent log: a store's ledger entries, newest first.
+    op.create_index(
+        "ix_consent_ledger_store_occurred",
+        "consent_ledger",
+        ["store_id", "occurred_at", "id"],
+        unique=False,
+    )
     op.create_table(
         "operators",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -231,6 +238,7 @@ def downgrade() -> None:
 
     op.drop_table("operator_sessions")
     op.drop_table("operators")
+    op.drop_index("ix_consent_ledger_store_occurred", table_name="consent_ledger")
     op.drop_index("ix_orders_store_placed", table_name="orders")
     op.drop_index("ix_carts_store_abandoned", table_name="carts")
     op.drop_index("ix_raw_events_store_cart", table_name="raw_events")
