@@ -1,6 +1,6 @@
 """
-`python -m bench ingest|abandon|claim|dispatch|feed|all [--db sqlite|postgresql|both]`: run
-benchmarks and print their results as JSON (also written under bench/results/).
+`python -m bench ingest|abandon|claim|dispatch|feed|dashboard|all [--db sqlite|postgresql|both]`:
+run benchmarks and print their results as JSON (also written under bench/results/).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.abandon import bench_claim_scaling, bench_lateness
+from bench.dashboard import bench_dashboard
 from bench.dispatch import bench_dispatch, bench_due_to_sent
 from bench.feed import bench_feed
 from bench.ingest import bench_ingest
@@ -24,7 +25,9 @@ def main() -> None:
     Parse the command line and run the chosen benchmarks.
     """
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("suite", choices=["ingest", "abandon", "claim", "dispatch", "feed", "all"])
+    parser.add_argument(
+        "suite", choices=["ingest", "abandon", "claim", "dispatch", "feed", "dashboard", "all"]
+    )
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--seconds", type=int, default=10, help="length of each load phase")
     parser.add_argument(
@@ -37,6 +40,12 @@ def main() -> None:
         "--rate", type=int, default=300, help="dispatch: touches falling due per second"
     )
     parser.add_argument("--items", type=int, default=100_000, help="feed: catalog items")
+    parser.add_argument(
+        "--carts", type=int, default=1_000_000, help="dashboard: carts of the large store"
+    )
+    parser.add_argument(
+        "--requests", type=int, default=20, help="dashboard: timed requests per page"
+    )
     args = parser.parse_args()
     backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     results: list[dict[str, Any]] = []
@@ -59,6 +68,9 @@ def main() -> None:
             results.append({"suite": "dispatch-latency", **latency})
         if args.suite in ("feed", "all"):
             results.append({"suite": "feed", **bench_feed(backend, items=args.items)})
+        if args.suite in ("dashboard", "all"):
+            report = bench_dashboard(backend, cart_count=args.carts, requests=args.requests)
+            results.append({"suite": "dashboard", **report})
         print(json.dumps(results[-1], indent=2), flush=True)
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}-{args.suite}.json"

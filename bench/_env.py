@@ -72,14 +72,14 @@ def fresh_database(backend: str) -> Iterator[str]:
     name = f"cartback_bench_{os.urandom(4).hex()}"
     admin = make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(False)
     with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+        connection.execute(f'CREATE DATABASE "{name}"')
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     try:
         _migrate(url)
         yield url
     finally:
         with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _migrate(url: str) -> None:

@@ -111,7 +111,9 @@ def _streamed_head(factory: UnitOfWorkFactory, store: Store) -> Iterator[bytes]:
     # The same channel header the stream writes (its first chunk), for an identical document.
     chunks = _streamed(factory, store)
     yield next(chunks)
-    chunks.close()
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
 
 
 def _measure(produce: Callable[[], int]) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from cartback.domain.errors import InvalidInput
 from cartback.domain.feeds import CatalogVersion, left_out
 from cartback.domain.identity import ContactRef
 from cartback.domain.ingest import EventOutcome, Inbound
+from cartback.domain.origin import CartOrigin
 from cartback.domain.ports import (
     AudienceMemberFacts,
     AudienceMembership,
@@ -79,7 +80,7 @@ from cartback.domain.touches import PENDING as TOUCH_PENDING
 from cartback.domain.touches import WENT as TOUCH_WENT
 from cartback.domain.touches import EnrollmentStatus, Group, SendFailed, TouchStatus
 from cartback.kit.ids import new_id
-from report_fakes import FakeReportRepository
+from report_fakes import FakeReportRepository, FakeReportSnapshotRepository
 from store_pages_fakes import InMemoryStorePagesRepository
 from webhook_fakes import InMemoryStoreAlertRepository, InMemoryWebhookRepository, WebhookState
 
@@ -203,6 +204,7 @@ class FakeDatabase:
     visitors: dict[str, VisitorRow] = field(default_factory=dict)
     contacts: dict[str, Contact] = field(default_factory=dict)
     carts: dict[str, CartRecord] = field(default_factory=dict)
+    cart_origins: dict[str, CartOrigin] = field(default_factory=dict)
     orders: dict[tuple[str, str], OrderRow] = field(default_factory=dict)
     workers: dict[str, WorkerRow] = field(default_factory=dict)
     consents: list[tuple[str, str, LedgerEntry]] = field(default_factory=list)
@@ -229,6 +231,9 @@ class FakeDatabase:
         default_factory=dict
     )
     reports: FakeReportRepository = field(default_factory=FakeReportRepository)
+    report_snapshots: FakeReportSnapshotRepository = field(
+        default_factory=FakeReportSnapshotRepository
+    )
     #: Outbound webhook endpoints and deliveries, store alerts (`webhook_fakes`).
     webhooks: WebhookState = field(default_factory=WebhookState)
     #: Dashboard operators and sessions (`admin_fakes`).
@@ -253,6 +258,7 @@ class FakeDatabase:
             "visitors",
             "contacts",
             "carts",
+            "cart_origins",
             "orders",
             "workers",
             "consents",
@@ -632,6 +638,12 @@ class InMemoryCartRepository:
         record = self.get(store_id, key)
         if record is not None:
             self._db.carts[record.id] = replace(record, contact_id=contact_id)
+
+    def origins(self, cart_ids: Sequence[str]) -> dict[str, CartOrigin]:
+        return {c: self._db.cart_origins[c] for c in cart_ids if c in self._db.cart_origins}
+
+    def set_origins(self, origins: Mapping[str, CartOrigin]) -> None:
+        self._db.cart_origins.update(origins)
 
     def list_page(
         self,
@@ -2171,6 +2183,7 @@ class FakeUnitOfWork:
     audience_syncs: InMemoryAudienceSyncRepository
     audience_reach: InMemoryAudienceReachRepository
     reports: FakeReportRepository
+    report_snapshots: FakeReportSnapshotRepository
     webhooks: InMemoryWebhookRepository
     operators: InMemoryOperatorRepository
     dashboard: InMemoryDashboardRepository
@@ -2220,6 +2233,7 @@ class FakeUnitOfWork:
         self.alerts = InMemoryStoreAlertRepository(self._working)
         # Canned answers, shared by every unit of work (read only: nothing to roll back).
         self.reports = self.database.reports
+        self.report_snapshots = self.database.report_snapshots
         return self
 
     def __exit__(

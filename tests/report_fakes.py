@@ -6,9 +6,10 @@ from and check what the service makes of them (the SQL behind it is tested on re
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from cartback.domain.report_snapshots import ReportSnapshot
 from cartback.domain.reports import (
     DiscountTotal,
     EnrolledCart,
@@ -46,7 +47,7 @@ class FakeReportRepository:
 
     def funnel(self, store_id: str, period: Period, *, reach: ReachPolicy) -> FunnelCounts:
         self.asked.append((store_id, period))
-        return self.counts
+        return replace(self.counts, segments=tuple(self.segments))
 
     def order_candidates(
         self, store_id: str, period: Period, *, until: datetime
@@ -65,11 +66,29 @@ class FakeReportRepository:
     def touch_reasons(self, store_id: str, period: Period) -> list[ReasonCount]:
         return list(self.reasons)
 
-    def abandoned_segments(self, store_id: str, period: Period) -> list[SegmentCount]:
-        return list(self.segments)
-
     def discounts(self, store_id: str, period: Period) -> list[DiscountTotal]:
         return list(self.discount_totals)
 
     def captures_by_widget(self, store_id: str, period: Period) -> dict[str, int]:
         return dict(self.widgets)
+
+
+@dataclass
+class FakeReportSnapshotRepository:
+    """
+    Report snapshots in a dict, shared by every unit of work (writes are not rolled back).
+    """
+
+    rows: dict[tuple[str, str], ReportSnapshot] = field(default_factory=dict)
+
+    def get(self, store_id: str, period: str) -> ReportSnapshot | None:
+        return self.rows.get((store_id, period))
+
+    def save(self, snapshot: ReportSnapshot) -> None:
+        self.rows[(snapshot.store_id, snapshot.period)] = snapshot
+
+    def stalest(self, period: str, *, computed_before: datetime) -> str | None:
+        # The fake knows no stores of its own: only those with a snapshot.
+        stale = [s for (_, p), s in self.rows.items() if p == period]
+        stale = [s for s in stale if s.computed_at < computed_before]
+        return min(stale, key=lambda s: (s.computed_at, s.store_id)).store_id if stale else None

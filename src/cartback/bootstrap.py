@@ -87,6 +87,7 @@ class Container:
                 poll_interval=self.settings.worker_poll_interval,
                 heartbeat_interval=self.settings.worker_heartbeat_interval,
                 lease=self.settings.worker_lease,
+                report_snapshot_every=self.settings.report_snapshot_every,
                 name=name,
             ),
             channels=self.channels(),

@@ -22,6 +22,7 @@ from cartback.commands.ads import ads_app
 from cartback.commands.attribution import attribution_app
 from cartback.commands.audiences import audiences_app
 from cartback.commands.capture import capture_app
+from cartback.commands.demo import demo as demo_command
 from cartback.commands.email import email_app
 from cartback.commands.flows import flows_app
 from cartback.commands.messages import messages_app, templates_app
@@ -61,6 +62,7 @@ app.add_typer(operator_app, name="operator")
 app.command("preview")(preview_command)
 app.add_typer(attribution_app, name="attribution")
 app.command("report")(report_command)
+app.command("demo")(demo_command)
 
 DatabaseUrl = Annotated[
     str | None,

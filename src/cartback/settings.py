@@ -49,6 +49,17 @@ class EmailBackend(StrEnum):
     RESEND = "resend"
 
 
+class PasswordHashProfile(StrEnum):
+    """
+    argon2id parameters for operators' passwords (argon2-cffi's profiles). `rfc_9106_low_memory`
+    is the library's default; `cheapest` exists for test suites only and is refused elsewhere.
+    """
+
+    RFC_9106_LOW_MEMORY = "rfc_9106_low_memory"
+    RFC_9106_HIGH_MEMORY = "rfc_9106_high_memory"
+    CHEAPEST = "cheapest"
+
+
 class SmsBackend(StrEnum):
     """
     Where SMS goes: `outbox` keeps it, `twilio` sends it.
@@ -113,6 +124,7 @@ class Settings(BaseSettings):
     webhook_allow_hosts: str | None = None
 
     data_dir: Path = Path(".cartback")
+    password_hash_profile: PasswordHashProfile = PasswordHashProfile.RFC_9106_LOW_MEMORY
     log_level: str = "info"
     log_format: LogFormat = LogFormat.AUTO
 
@@ -139,9 +151,16 @@ class Settings(BaseSettings):
     #: Dashboard sessions end after this long without a request, and after `lifetime` in all.
     dashboard_session_idle: timedelta = Field(default=timedelta(minutes=30), gt=timedelta(0))
     dashboard_session_lifetime: timedelta = Field(default=timedelta(hours=12), gt=timedelta(0))
+    #: The worker recomputes a store's dashboard overview (its report snapshot) once it is
+    #: this old; the page says how old its numbers are and offers "Refresh now".
+    report_snapshot_every: timedelta = Field(default=timedelta(minutes=10), gt=timedelta(0))
 
     @field_validator(
-        "worker_poll_interval", "worker_heartbeat_interval", "worker_lease", mode="before"
+        "worker_poll_interval",
+        "worker_heartbeat_interval",
+        "worker_lease",
+        "report_snapshot_every",
+        mode="before",
     )
     @classmethod
     def _readable_duration(cls, value: object) -> object:
@@ -159,6 +178,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Self:
+        if (
+            self.password_hash_profile is PasswordHashProfile.CHEAPEST
+            and self.env is not Environment.TEST
+        ):
+            raise ValueError(
+                "CARTBACK_PASSWORD_HASH_PROFILE=cheapest is for CARTBACK_ENV=test only"
+            )
         if self.env is not Environment.PRODUCTION:
             return self
         if self.webhook_allow_list:

@@ -26,6 +26,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
         CARTBACK_DATA_DIR=str(tmp_path / "data"),
         CARTBACK_LOG_FORMAT="json",
         CARTBACK_LOG_LEVEL="info",
+        CARTBACK_PASSWORD_HASH_PROFILE="cheapest",
     )
     return env
 

@@ -8,8 +8,6 @@ and not one Content-Security-Policy violation or console error on the way.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,18 +71,10 @@ def shop(server: Server, cli: Cli) -> Server:
         ]
         response = client.post("/v1/batch", json={"batch": batch})
         assert 200 == response.status_code, response.text
-    created = subprocess.run(
-        [
-            *(sys.executable, "-m", "cartback", "operator", "create", "--email", EMAIL),
-            *("--store", server.keys["id"], "--password-stdin"),
-        ],
-        env=cli.env,
-        cwd=cli.cwd,
+    created = cli.run(
+        *("operator", "create", "--email", EMAIL),
+        *("--store", server.keys["id"], "--password-stdin"),
         input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
     )
     assert 0 == created.returncode, created.stderr
     return server

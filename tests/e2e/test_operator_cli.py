@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 from harness import Cli
@@ -24,16 +23,7 @@ PASSWORD = "correct horse battery staple"
 
 
 def _create(cli: Cli, *args: str, password: str = PASSWORD) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cartback", "operator", "create", *args],
-        env=cli.env,
-        cwd=cli.cwd,
-        input=password + "\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return cli.run("operator", "create", *args, input=password + "\n")
 
 
 def _count(database_url: str) -> int:

@@ -119,6 +119,7 @@ def test_json_is_the_api_document(cli: Cli, client: TestClient, shop: CreatedSto
         document["converted_carts"],
     )
     assert api.json() == document
+    assert {"restore_link": 0, "offer": 0, "stock_claim": 0} == document["quality"]
 
 
 def test_tables_are_printed(cli: Cli, shop: CreatedStore) -> None:
@@ -131,6 +132,9 @@ def test_tables_are_printed(cli: Cli, shop: CreatedStore) -> None:
     assert 0 == result.returncode, result.stderr
     for title in ("Summary", "Funnel", "Holdout", "By step", "Recovered revenue", "40.00"):
         assert title in result.stdout
+    for title in ("By stage", "By abandonment reason", "By device", "By country"):
+        assert title in result.stdout
+    assert "Quality checks (messages not sent)" in result.stdout
 
 
 class _Page(HTMLParser):
@@ -173,7 +177,10 @@ def test_html_is_self_contained_with_charts(cli: Cli, shop: CreatedStore, tmp_pa
     assert 0 == result.returncode, result.stderr
     assert str(target) == result.stdout.strip().splitlines()[-1]
     page = _Page()
-    page.feed(target.read_text(encoding="utf-8"))
+    text = target.read_text(encoding="utf-8")
+    page.feed(text)
+    for title in ("By stage", "By abandonment reason", "By device", "By country"):
+        assert f"<h2>{title}</h2>" in text
     assert 3 <= page.tags.count("svg")
     assert {"rect", "style"} <= set(page.tags)
     assert "script" not in page.tags

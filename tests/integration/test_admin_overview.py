@@ -475,3 +475,29 @@ def test_an_open_health_alert_is_a_banner(
     assert "No events arriving" in banner["alert-events_stopped"]
     assert "no events for 6h (usually at most 1h)" in banner["alert-events_stopped"]
     assert 'role="alert"' not in after
+
+
+def test_recovery_by_device_and_country_are_small_tables_of_the_apis_rows(
+    client: TestClient, shop: CreatedStore
+) -> None:
+    """
+    One row per device and per country, with the API's counts; these shoppers' events named
+    no browser and no country, so all four carts (ada recovered, 40) are `unknown`.
+    """
+    # when
+    page = client.get(f"/admin/stores/{shop.store.id}", params={"from": DAY, "to": DAY})
+    api = _summary(client, shop, DAY, "2026-11-28")
+    # then
+    assert 200 == page.status_code, page.text
+    texts = _parse(page.text).texts
+    for key, label in (("by-device", "device"), ("by-country", "country")):
+        (row,) = api[key.replace("-", "_")]
+        assert ("unknown", 4, 3, 1, "40.00") == (
+            row[label],
+            row["abandoned"],
+            row["reachable"],
+            row["recovered"],
+            row["recovered_revenue"],
+        )
+        cells = [row[label], "4", "3", "1", percent(row["recovery_rate"]), "40.00"]
+        assert "".join(cells) in texts[key].replace("\n", "")

@@ -506,6 +506,29 @@ def test_the_feeds_page_caps_the_mismatches_with_a_note(
     assert "1 more not listed (3 in all)" in page.text
 
 
+def test_the_feeds_page_checks_a_bounded_number_of_carts_oldest_first(
+    signed_in: Callable[..., TestClient],
+    container: Container,
+    store: CreatedStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """
+    The page checks at most `CHECKED_CARTS` carts of the week (the oldest first) and says so,
+    so it stays fast at any number of carts; the newer cart past the bound is not read.
+    """
+    # given
+    monkeypatch.setattr(store_pages, "CHECKED_CARTS", 1)
+    _abandon(container, store, "cart-older", LineItem(product_id="p-7", name="Jug"), days_ago=3)
+    _abandon(container, store, "cart-newer", LineItem(product_id="p-8", name="Bowl"), days_ago=1)
+    # when
+    page = signed_in().get(f"/admin/stores/{store.store.id}/feeds")
+    # then
+    assert 200 == page.status_code
+    assert [["cart-older", "0", "p-7", "missing", "", ""]] == _mismatches(page.text)
+    assert "cart-newer" not in page.text
+    assert "the oldest 1 carts" in page.text
+
+
 def test_an_empty_catalog_has_nothing_left_out_and_no_mismatch(
     signed_in: Callable[..., TestClient], store: CreatedStore
 ) -> None:

@@ -272,9 +272,16 @@ def test_report_numbers_match_the_hand_computed_answers(
     assert (1.0, 0.5) == (flow["holdout"]["treated_rate"], flow["holdout"]["control_rate"])
     # then: ada's second touch cancelled by her order; every cart abandoned in the cart stage
     assert {"ordered": 1} == body["cancelled"]
-    assert [{"stage": "cart", "abandoned": 6, "recovered": 3, "recovery_rate": 0.5}] == body[
-        "by_stage"
-    ]
+    assert [
+        {
+            "stage": "cart",
+            "abandoned": 6,
+            "reachable": 5,
+            "recovered": 3,
+            "recovery_rate": 0.5,
+            "recovered_revenue": "90.00",
+        }
+    ] == body["by_stage"]
     assert {"orders_left_out": 0, "currencies": []} == body["other_currencies"]
 
 

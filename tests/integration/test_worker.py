@@ -512,3 +512,41 @@ def test_run_workers_reports_a_loop_that_failed(
         run_workers(pair, once=True)
     # then
     assert "claim_due" in str(raised.value)
+
+
+def test_a_slow_report_snapshot_does_not_hold_the_timers(
+    due_carts: Callable[[int], list[CartRecord]],
+    worker_factory: Callable[..., Worker],
+    container: Container,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """
+    In service, the overview snapshot (seconds over a big store) is computed beside the loop:
+    carts falling due while it is still running are abandoned all the same.
+    """
+    # given: a snapshot refresh that does not finish until the test lets it
+    release, started = threading.Event(), threading.Event()
+
+    def slow_refresh(**_: Any) -> bool:
+        started.set()
+        release.wait(timeout=60)
+        return True
+
+    monkeypatch.setattr("cartback.engine.worker.refresh_stalest", slow_refresh)
+    worker = worker_factory()
+    loop = threading.Thread(target=worker.run)
+    loop.start()
+    try:
+        assert started.wait(timeout=30)
+        # when: carts fall due while the refresh still runs
+        due_carts(3)
+        deadline = time.monotonic() + 30
+        while abandoned(container) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # then
+        assert 3 == abandoned(container)
+        assert not release.is_set()
+    finally:
+        release.set()
+        worker.stop()
+        loop.join(timeout=30)

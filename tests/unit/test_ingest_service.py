@@ -30,6 +30,7 @@ from cartback.domain.events import (
     Stage,
 )
 from cartback.domain.ingest import EventOutcome, Inbound, IngestReport, MessageKind
+from cartback.domain.origin import CartOrigin, CountryGuess, CountrySource, Device
 from cartback.domain.ports import CartRecord
 from cartback.domain.stores import Store
 from cartback.engine.clock import SimulatedClock
@@ -620,3 +621,50 @@ def test_a_cancellation_before_its_order_leaves_the_order_cancelled(
     send(placed)
     # then
     assert "cancelled" == database.orders[(shop.id, "o-9")].order.status
+
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+
+def test_the_cart_keeps_its_device_and_best_country_across_batches(
+    send: Send,
+    track: Callable[..., Inbound],
+    at: Callable[[float], datetime],
+    database: FakeDatabase,
+    shop: Store,
+) -> None:
+    """
+    Locale, then a phone (better), then a later locale (worse: ignored), then an address
+    (best); a platform event without a browser keeps the iPhone.
+    """
+    # given
+    first = replace(track(added(at(0)), user_agent=IPHONE), locale="en-US")
+    phone = IdentityClaims(phone="+447400123456")
+    second = replace(track(added(at(1), "p-2"), claims=phone, user_agent=None), locale="en-US")
+    third = replace(track(added(at(2), "p-3"), user_agent=None), locale="fr-FR")
+    # when / then
+    send(first)
+    cart_id = only_cart(database, shop).id
+    assert (
+        CartOrigin(
+            device=Device.MOBILE,
+            country=CountryGuess(country="US", source=CountrySource.LOCALE),
+        )
+        == database.cart_origins[cart_id]
+    )
+    send(second)
+    send(third)
+    assert CountryGuess(country="GB", source=CountrySource.PHONE) == (
+        database.cart_origins[cart_id].country
+    )
+    send(replace(track(added(at(3), "p-4"), user_agent=None), country="DE"))
+    assert (
+        CartOrigin(
+            device=Device.MOBILE,
+            country=CountryGuess(country="DE", source=CountrySource.ADDRESS),
+        )
+        == database.cart_origins[cart_id]
+    )

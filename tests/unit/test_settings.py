@@ -15,6 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from cartback.domain.errors import ConfigurationError
+from cartback.kit.passwords import Argon2Hasher
 from cartback.settings import (
     MIN_SECRET_LENGTH,
     EmailBackend,
@@ -367,3 +368,31 @@ def _no_hard_links(source: str, target: Path) -> None:
     `os.link` on a filesystem that has no hard links.
     """
     raise PermissionError(errno.EPERM, "hard links are not supported here")
+
+
+@pytest.mark.parametrize("env", ["development", "production"])
+def test_the_cheapest_password_hashing_is_refused_outside_tests(
+    environment: Callable[..., None], env: str
+) -> None:
+    """
+    argon2's `cheapest` profile makes passwords easy to crack: test suites only.
+    """
+    # given
+    environment(env=env, secret_key=LONG_KEY, password_hash_profile="cheapest")
+    # when / then
+    with pytest.raises(ValidationError, match="is for CARTBACK_ENV=test only"):
+        Settings()
+
+
+def test_tests_may_hash_passwords_cheaply(environment: Callable[..., None]) -> None:
+    """
+    Under CARTBACK_ENV=test the profile is accepted and gives argon2id hashes that verify.
+    """
+    # given
+    environment(env="test", password_hash_profile="cheapest")
+    # when
+    hasher = Argon2Hasher.for_profile(Settings().password_hash_profile)
+    stored = hasher.hash("a password long enough")
+    # then
+    assert stored.startswith("$argon2id$v=19$m=8,t=1,p=1$")
+    assert hasher.verify(stored, "a password long enough")

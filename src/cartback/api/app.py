@@ -170,6 +170,7 @@ def create_app(container: Container, *, bench_routes: bool = False) -> FastAPI:
         ),
         always_secure=settings.env is Environment.PRODUCTION,
         base_url=settings.base_url,
+        hash_profile=settings.password_hash_profile.value,
     )
     install_error_handlers(app)
     app.include_router(ingest.router)

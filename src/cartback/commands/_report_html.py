@@ -10,6 +10,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from cartback.commands.report import SEGMENT_COLUMNS, SEGMENTS
 from cartback.kit.charts import percent as _percent
 from cartback.kit.charts import report_charts
 
@@ -60,8 +61,11 @@ def render_html(document: dict[str, Any]) -> str:
                 "attributed_revenue",
             ),
         ),
+        *_segments(document),
         "<h2>Touches not sent</h2>",
         _reasons(document),
+        "<h2>Quality checks (messages not sent, expected 0)</h2>",
+        _table(_quality(document), ("check", "failed", "expected")),
         '<p class="muted">Definitions: docs/metrics.md. Attribution: last touch, a click within '
         f"{escape(document['attribution']['click_window_text'])} or a send within "
         f"{escape(document['attribution']['send_window_text'])} before the order.</p>",
@@ -125,6 +129,16 @@ def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _segments(document: dict[str, Any]) -> list[str]:
+    """
+    Recovery by stage, abandonment reason, device and country: a heading and a table each.
+    """
+    parts = []
+    for title, key, label in SEGMENTS:
+        parts += [f"<h2>{escape(title)}</h2>", _table(document[key], (label, *SEGMENT_COLUMNS))]
+    return parts
+
+
 def _reasons(document: dict[str, Any]) -> str:
     rows = [
         {"status": status, "reason": reason, "touches": count}
@@ -132,6 +146,14 @@ def _reasons(document: dict[str, Any]) -> str:
         for reason, count in document[status].items()
     ]
     return _table(rows, ("status", "reason", "touches"))
+
+
+def _quality(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """
+    Messages the send-time quality check stopped, by check, beside the 0 expected of each.
+    """
+    quality: dict[str, int] = document.get("quality", {})
+    return [{"check": c, "failed": n, "expected": 0} for c, n in quality.items()]
 
 
 def _cell(value: Any) -> str:

@@ -57,7 +57,7 @@ def operator_create(
     with command_container(database_url, name="operator") as container:
         operator = create_operator(
             uow=container.uow_factory(),
-            hasher=Argon2Hasher(),
+            hasher=Argon2Hasher.for_profile(container.settings.password_hash_profile),
             now=container.clock.now(),
             email=email,
             password=password,

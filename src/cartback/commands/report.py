@@ -112,9 +112,13 @@ def print_tables(document: dict[str, Any], console: Console) -> None:
     console.print(_holdouts(document))
     console.print(_rows("By step", document["by_step"], _STEP_COLUMNS))
     console.print(_rows("By channel", document["by_channel"], _CHANNEL_COLUMNS))
+    for title, key, label in SEGMENTS:
+        if document[key]:
+            console.print(_rows(title, document[key], (label, *SEGMENT_COLUMNS)))
     reasons = _reasons(document)
     if reasons.row_count:
         console.print(reasons)
+    console.print(_quality(document))
 
 
 def _summary(document: dict[str, Any]) -> Table:
@@ -190,6 +194,14 @@ _STEP_COLUMNS = (
     "bounce_rate",
 )
 _CHANNEL_COLUMNS = ("channel", "sent", "clicked", "attributed_carts", "attributed_revenue")
+#: The recovery breakdowns: title, report key, and the row's label (docs/metrics.md).
+SEGMENTS = (
+    ("By stage", "by_stage", "stage"),
+    ("By abandonment reason", "by_abandonment_reason", "reason"),
+    ("By device", "by_device", "device"),
+    ("By country", "by_country", "country"),
+)
+SEGMENT_COLUMNS = ("abandoned", "reachable", "recovered", "recovery_rate", "recovered_revenue")
 
 
 def _rows(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> Table:
@@ -209,6 +221,20 @@ def _reasons(document: dict[str, Any]) -> Table:
     for status in ("skipped", "deferred", "cancelled"):
         for reason, count in document[status].items():
             table.add_row(status, reason, str(count))
+    return table
+
+
+def _quality(document: dict[str, Any]) -> Table:
+    """
+    Messages the send-time quality check stopped, by check, beside the 0 expected of each.
+    """
+    table = Table(title="Quality checks (messages not sent)")
+    table.add_column("check")
+    table.add_column("failed", justify="right")
+    table.add_column("expected", justify="right")
+    for check, count in document.get("quality", {}).items():
+        shown = f"[bold red]{count}[/bold red]" if count else "0"
+        table.add_row(check.replace("_", " "), shown, "0")
     return table
 
 

@@ -50,6 +50,10 @@ class Inbound:
     event: CartEvent | None = None
     claims: IdentityClaims | None = None
     user_agent: str | None = None
+    #: The browser's locale (`en-GB`) and an address's country (ISO alpha-2) the message gave,
+    #: for the cart's country (`domain/origin.py`).
+    locale: str | None = None
+    country: str | None = None
     consents: tuple[ConsentClaim, ...] = ()
     payload: dict[str, Any] = field(default_factory=dict)
 

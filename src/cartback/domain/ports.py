@@ -26,6 +26,8 @@ from cartback.domain.health import AlertKind, Arrivals, StoreAlert
 from cartback.domain.identity import ContactRef
 from cartback.domain.ingest import EventOutcome, Inbound
 from cartback.domain.operators import Operator, OperatorSession
+from cartback.domain.origin import CartOrigin
+from cartback.domain.report_snapshots import ReportSnapshotRepository
 from cartback.domain.reports import ReportRepository
 from cartback.domain.store_pages import StorePagesRepository
 from cartback.domain.stores import KeyKind, Store
@@ -263,6 +265,18 @@ class CartRepository(Protocol):
     def set_contact(self, store_id: str, key: str, contact_id: str) -> None:
         """
         Give one cart (by its platform key) to a contact, touching no other column.
+        """
+        ...
+
+    def origins(self, cart_ids: Sequence[str]) -> dict[str, CartOrigin]:
+        """
+        The stored device and country of these carts (those with neither are left out).
+        """
+        ...
+
+    def set_origins(self, origins: Mapping[str, CartOrigin]) -> None:
+        """
+        Write carts' device and country, touching no other column.
         """
         ...
 
@@ -2006,6 +2020,8 @@ class UnitOfWork(Protocol):
     def audience_syncs(self) -> AudienceSyncRepository: ...
     @property
     def reports(self) -> ReportRepository: ...
+    @property
+    def report_snapshots(self) -> ReportSnapshotRepository: ...
     @property
     def webhooks(self) -> WebhookRepository: ...
     @property

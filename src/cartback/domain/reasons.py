@@ -41,3 +41,6 @@ class Reason(StrEnum):
     SHOPPER_ACTIVE = "shopper_active"
     #: The settings provide no backend for the touch's channel yet: it waits.
     NO_CHANNEL = "no_channel"
+    #: A restore link in the rendered message does not verify or leads to no cart with items
+    #: (the send-time quality check, `domain.quality`; recorded with status `failed`).
+    BROKEN_LINK = "broken_link"

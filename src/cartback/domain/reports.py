@@ -68,6 +68,9 @@ class OrderCandidate:
     currency: str
     #: The order is the cart's own (else it was found through the cart's contact).
     same_cart: bool = True
+    #: Where the cart came from (`domain/origin.py`); None when unknown.
+    device: str | None = None
+    country: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -231,6 +234,8 @@ class FunnelCounts:
     enrolled: int
     touched: int
     clicked: int
+    #: The abandoned and reachable carts by stage, reason, device and country (the same scan).
+    segments: tuple[SegmentCount, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -253,7 +258,7 @@ class StepCounts:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ReasonCount:
     """
-    Touches left in `status` (skipped, deferred, cancelled) for `reason`.
+    Touches left in `status` (skipped, deferred, cancelled, failed) for `reason`.
     """
 
     status: str
@@ -264,12 +269,16 @@ class ReasonCount:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SegmentCount:
     """
-    Abandoned carts by the stage they had reached and their payment failure reason.
+    Abandoned carts (and how many of them were reachable) by the stage they had reached,
+    their payment failure reason, their device and their country (None when unknown).
     """
 
     stage: str
     payment_failure_reason: str | None
     count: int
+    reachable: int = 0
+    device: str | None = None
+    country: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -291,7 +300,8 @@ class ReportRepository(Protocol):
 
     def funnel(self, store_id: str, period: Period, *, reach: ReachPolicy) -> FunnelCounts:
         """
-        The funnel's counts up to clicked.
+        The funnel's counts up to clicked, with the abandoned and reachable carts by stage,
+        payment failure reason, device and country.
         """
         ...
 
@@ -323,13 +333,7 @@ class ReportRepository(Protocol):
 
     def touch_reasons(self, store_id: str, period: Period) -> list[ReasonCount]:
         """
-        Skipped, deferred and cancelled touches by reason.
-        """
-        ...
-
-    def abandoned_segments(self, store_id: str, period: Period) -> list[SegmentCount]:
-        """
-        Abandoned carts by stage and payment failure reason.
+        Skipped, deferred, cancelled and failed touches by reason.
         """
         ...
 

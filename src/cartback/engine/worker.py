@@ -3,8 +3,9 @@ The worker loop: fire due cart timers, sleep until the next one (or the poll int
 heartbeat, survive a database outage, stop cleanly when asked.
 
 Timers need no scans: each pass claims due rows through the index on `check_at`, and between
-passes the worker sleeps until the earliest pending timer. The one periodic job is the
-retention purge, every `retention_interval` (a few minutes), in small batches.
+passes the worker sleeps until the earliest pending timer. Periodic jobs (the retention purge
+in small batches, health checks, audience syncs, report snapshots one store at a time …) run
+each at most every its own interval.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from cartback.services.offers import (
     create_pending_offers,
     revoke_offers,
 )
+from cartback.services.report_snapshots import refresh_stalest
 from cartback.services.retention import purge_expired
 from cartback.services.webhook_delivery import DeliveryConfig, deliver_due_webhooks
 
@@ -92,6 +94,11 @@ class WorkerConfig:
     webhook_interval: timedelta = timedelta(seconds=1)
     #: Stores' arrivals are checked for silences (health alerts) at most this often.
     health_interval: timedelta = timedelta(minutes=5)
+    #: A store's dashboard overview (report snapshot) is recomputed once it is this old.
+    report_snapshot_every: timedelta = timedelta(minutes=10)
+    #: Stale snapshots are looked for at most this often; each look refreshes one store (a
+    #: report over a big store takes seconds, so the timers never wait for many in a row).
+    report_snapshot_interval: timedelta = timedelta(seconds=5)
 
 
 class Worker:
@@ -143,6 +150,8 @@ class Worker:
         self._last_purge: datetime | None = None
         #: When each periodic task last ran (`_every`).
         self._last_runs: dict[str, datetime] = {}
+        #: The report snapshot refresh running beside the loop, if one is.
+        self._snapshot_thread: threading.Thread | None = None
 
     def stop(self) -> None:
         """
@@ -196,6 +205,10 @@ class Worker:
                 self.send_conversions_if_due()
                 self.deliver_webhooks_if_due()
                 self.check_health_if_due()
+                if once:
+                    self.refresh_report_snapshot_if_due()
+                else:
+                    self._refresh_report_snapshot_aside()
                 busy = max(report.processed, dispatched.processed, created)
                 if busy >= self._config.batch_size or dispatched.statuses.get("scheduled"):
                     continue  # more may be due right now
@@ -253,6 +266,8 @@ class Worker:
         )
         for status, count in report.statuses.items():
             self._metrics.touches_dispatched.labels(status=status).inc(count)
+        for check, count in report.quality.items():
+            self._metrics.quality_check_failures.labels(check=check).inc(count)
         for seconds in report.latency:
             self._metrics.due_to_sent.observe(max(seconds, 0.0))
         return report
@@ -385,16 +400,55 @@ class Worker:
 
         return self._every("health", self._config.health_interval, run)
 
+    def refresh_report_snapshot_if_due(self) -> bool:
+        """
+        Recompute one store's overview snapshot (none yet, else the oldest past
+        `report_snapshot_every`), at most every `report_snapshot_interval`.
+        """
+        return self._every(
+            "report.snapshot",
+            self._config.report_snapshot_interval,
+            lambda: refresh_stalest(
+                uow_factory=self._uow_factory,
+                clock=self._clock,
+                every=self._config.report_snapshot_every,
+            ),
+        )
+
+    def _refresh_report_snapshot_aside(self) -> None:
+        """
+        The snapshot refresh in a thread of its own, one at a time: a report over a big store
+        takes seconds, and the timers (due within 2 s) and sends must not wait for it.
+        """
+        running = self._snapshot_thread
+        if running is not None and running.is_alive():
+            return
+        if not self._due("report.snapshot", self._config.report_snapshot_interval):
+            return
+        self._snapshot_thread = threading.Thread(
+            target=self._refresh_report_snapshot_logged, name="report-snapshot", daemon=True
+        )
+        self._snapshot_thread.start()
+
+    def _refresh_report_snapshot_logged(self) -> None:
+        try:
+            self.refresh_report_snapshot_if_due()
+        except Exception:  # a thread's error must reach the log, not stderr
+            self._metrics.worker_errors.inc()
+            log.exception("report.snapshot.pass.failed")
+
+    def _due(self, task: str, interval: timedelta) -> bool:
+        last = self._last_runs.get(task)
+        return last is None or self._clock.now() - last >= interval
+
     def _every(self, task: str, interval: timedelta, run: Callable[[], object]) -> bool:
         """
         Run a periodic task when `interval` has passed since it last ran (or it never did).
         A database failure is logged and counted; the worker goes on. True if it ran.
         """
-        now = self._clock.now()
-        last = self._last_runs.get(task)
-        if last is not None and now - last < interval:
+        if not self._due(task, interval):
             return False
-        self._last_runs[task] = now
+        self._last_runs[task] = self._clock.now()
         try:
             run()
         except DBAPIError as error:

@@ -5,8 +5,12 @@ Prefixed identifiers (`st_…`, `ca_…`) that say what they name and sort by cr
 from __future__ import annotations
 
 import base64
+import random
 import secrets
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 #: RFC 4648 base32 digits mapped to Crockford's lower-case alphabet, which is in ASCII order,
 #: so the text sorts like the number it encodes.
@@ -22,5 +26,35 @@ def new_id(prefix: str) -> str:
     other in every index on the id, which keeps writes local (SQLite rewrites every page an
     insert touches).
     """
-    raw = (time.time_ns() // 1_000_000).to_bytes(6, "big") + secrets.token_bytes(7)
+    source = _seeded
+    if source is not None:
+        raw = source()
+    else:
+        raw = (time.time_ns() // 1_000_000).to_bytes(6, "big") + secrets.token_bytes(7)
     return f"{prefix}_{base64.b32encode(raw).translate(_CROCKFORD).decode()[:21]}"
+
+
+#: While `seeded_ids` is active: the source of each new id's 13 raw bytes.
+_seeded: Callable[[], bytes] | None = None
+
+
+@contextmanager
+def seeded_ids(seed: int, milliseconds: Callable[[], int]) -> Iterator[None]:
+    """
+    Within the block, new ids come from `seed` and the given clock (`cartback demo`: the same
+    seed gives the same ids, so the same holdout groups and the same report). Never in the
+    service: such ids are guessable.
+    """
+    global _seeded  # noqa: PLW0603 - a process-wide switch, on only while the demo runs
+    generator = random.Random(seed)  # noqa: S311 - reproducible on purpose, not secret
+    lock = threading.Lock()
+
+    def source() -> bytes:
+        with lock:
+            return milliseconds().to_bytes(6, "big") + generator.randbytes(7)
+
+    previous, _seeded = _seeded, source
+    try:
+        yield
+    finally:
+        _seeded = previous

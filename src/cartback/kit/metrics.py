@@ -78,6 +78,15 @@ class Metrics:
             ["status"],
             registry=self.registry,
         )
+        self.quality_check_failures = Counter(
+            "cartback_quality_check_failures_total",
+            "Messages the send-time quality check stopped (never sent), by check "
+            "(restore_link, offer, stock_claim); expected 0.",
+            ["check"],
+            registry=self.registry,
+        )
+        for check in ("restore_link", "offer", "stock_claim"):
+            self.quality_check_failures.labels(check=check)  # exported at 0 from the start
         self.due_to_sent = Histogram(
             "cartback_touch_due_to_sent_seconds",
             "Seconds from a touch's due time to its recorded send.",

@@ -1,14 +1,16 @@
 """
 Operators' password hashes: argon2id (RFC 9106) through argon2-cffi, with its default
 parameters (which follow the RFC's recommendations and move with the library's releases; a hash
-made with older parameters is replaced at the next sign-in).
+made with older parameters is replaced at the next sign-in), or another of its profiles
+(`CARTBACK_PASSWORD_HASH_PROFILE`; `cheapest` only in test suites).
 """
 
 from __future__ import annotations
 
 import secrets
+from functools import cached_property
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 
@@ -19,9 +21,21 @@ class Argon2Hasher:
 
     def __init__(self, hasher: PasswordHasher | None = None) -> None:
         self._hasher = hasher or PasswordHasher()
+
+    @classmethod
+    def for_profile(cls, profile: str) -> Argon2Hasher:
+        """
+        A hasher with one of argon2-cffi's parameter profiles (`rfc_9106_low_memory`,
+        `rfc_9106_high_memory`, `cheapest`).
+        """
+        parameters = getattr(profiles, profile.upper())
+        return cls(PasswordHasher.from_parameters(parameters))
+
+    @cached_property
+    def _decoy(self) -> str:
         # A hash of a random password with the same parameters: verifying against it costs
         # what a real verification costs, and never succeeds.
-        self._decoy = self._hasher.hash(secrets.token_urlsafe(32))
+        return self._hasher.hash(secrets.token_urlsafe(32))
 
     def hash(self, password: str) -> str:
         """

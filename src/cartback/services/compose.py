@@ -20,7 +20,7 @@ from cartback.domain.ports import Contact, EmailEnvelope, OutboundMessage, Touch
 from cartback.domain.stores import Store
 from cartback.kit.keys import SecretBox
 from cartback.services.email_config import EmailIdentity, email_identity
-from cartback.services.links import RestoreLinks
+from cartback.services.links import RestoreLinks, RestoreTarget
 from cartback.services.message_parts import (
     MessageLinks,
     OfferView,
@@ -126,6 +126,22 @@ class Composer:
             email=self._envelope(rendered, identity, request.links, store, touch),
         )
         return Composed(message=message, rendered=rendered)
+
+    @property
+    def base_url(self) -> str:
+        """
+        The service's public URL, which the messages' links start with.
+        """
+        return self._base_url
+
+    def read_restore(self, token: str) -> RestoreTarget:
+        """
+        Whom a restore token this composer's keys signed names (the send-time quality check).
+
+        Raises:
+            InvalidRestoreLink: no configured key signed the token.
+        """
+        return self._restore.read(token)
 
     def _identity(self, store: Store) -> EmailIdentity:
         """

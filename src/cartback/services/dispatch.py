@@ -84,6 +84,7 @@ from cartback.services.catalog import cart_stock
 from cartback.services.compose import Composer
 from cartback.services.enrollment import StoreFlows, cart_facts, contact_facts, store_flows
 from cartback.services.message_parts import OfferView, TemplateOverride
+from cartback.services.message_settings import restore_link_expiry
 from cartback.services.offers import (
     NO_PLATFORMS,
     OFFER_RECHECK,
@@ -92,6 +93,7 @@ from cartback.services.offers import (
     touch_offer,
 )
 from cartback.services.permission import may_message
+from cartback.services.quality import QualityTerms, check_outgoing
 from cartback.services.sms_config import sending_pace
 from cartback.services.templates import overrides_for
 from cartback.services.webhook_events import WebhookEvents, emit_touches_sent, touch_event
@@ -160,6 +162,8 @@ class DispatchReport:
 
     statuses: dict[str, int] = field(default_factory=dict)
     latency: list[float] = field(default_factory=list)
+    #: Messages the send-time quality check stopped, by check (`domain.quality`).
+    quality: dict[str, int] = field(default_factory=dict)
 
     @property
     def processed(self) -> int:
@@ -179,6 +183,7 @@ class DispatchReport:
 class _Outgoing:
     touch: TouchRecord
     message: OutboundMessage
+    terms: QualityTerms
 
 
 @dataclass(kw_only=True, slots=True)
@@ -675,7 +680,13 @@ def _start_sending(
         updated_at=now,
     )
     work.uow.touches.save(sending)
-    return _Outgoing(touch=sending, message=composed.message)
+    terms = QualityTerms(
+        contact_id=contact.id,
+        offer_code=view.code if view is not None else None,
+        fresh_for=guard_policy(work.store_flows(store.id)).stock.max_age,
+        link_lifetime=restore_link_expiry(store),
+    )
+    return _Outgoing(touch=sending, message=composed.message, terms=terms)
 
 
 def _sms_slot(
@@ -908,8 +919,11 @@ def _send(
     events: WebhookEvents,
 ) -> None:
     """
-    Call the channel for a committed `sending` touch, then record what happened.
+    Call the channel for a committed `sending` touch that passes the quality check, then
+    record what happened.
     """
+    if not _quality_passed(uow_factory, clock, config, [item], report):
+        return
     touch = item.touch
     try:
         provider_id: str | None = channel.send(item.message, touch.id)
@@ -948,6 +962,9 @@ def _send_batch(
     `_send` for many committed `sending` touches: one call to the channel (each message with
     its touch id as idempotency key), then every outcome recorded in one transaction.
     """
+    items = _quality_passed(uow_factory, clock, config, items, report)
+    if not items:
+        return
     results = channel.send_many([(item.message, item.touch.id) for item in items])
     now = clock.now()
     with uow_factory() as uow:
@@ -965,6 +982,64 @@ def _send_batch(
             report.latency.append((now - item.touch.due_at).total_seconds())
         _record_sent_many(uow, sent, now, events)
         uow.commit()
+
+
+def _quality_passed(
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    config: DispatchConfig,
+    items: list[_Outgoing],
+    report: DispatchReport,
+) -> list[_Outgoing]:
+    """
+    The items whose rendered message passes the send-time quality check (`domain.quality`),
+    read in one short transaction at the clock's now, just before the channel call. One that
+    fails is never sent: it is written `failed` with its first failed check's reason (the
+    others in `provider_error`), logged and counted.
+    """
+    now = clock.now()
+    passed: list[_Outgoing] = []
+    with uow_factory() as uow:
+        for item in items:
+            verdict = check_outgoing(
+                uow=uow,
+                links=config.composer,
+                touch=item.touch,
+                message=item.message,
+                terms=item.terms,
+                now=now,
+            )
+            if verdict.passed:
+                passed.append(item)
+                continue
+            current = uow.touches.get(item.touch.id)
+            if current is None or current.status is not TouchStatus.SENDING:
+                continue  # resolved by another worker after our lease ran out
+            first = verdict.failures[0]
+            detail = "; ".join(f"{f.check.value}: {f.detail}" for f in verdict.failures)
+            failed = replace(
+                current,
+                status=TouchStatus.FAILED,
+                reason=first.reason.value,
+                provider_error=f"quality check failed: {detail}"[:500],
+                lease_owner=None,
+                lease_until=None,
+                updated_at=now,
+            )
+            uow.touches.save(failed)
+            _complete_if_done(uow, current.enrollment_id, now)
+            report.count(TouchStatus.FAILED)
+            report.quality[first.check.value] = report.quality.get(first.check.value, 0) + 1
+            log.warning(
+                "touch.quality.failed",
+                touch_id=current.id,
+                store_id=current.store_id,
+                check=first.check.value,
+                reason=first.reason.value,
+                detail=detail[:300],
+            )
+        uow.commit()
+    return passed
 
 
 def _record_sent(

@@ -205,16 +205,21 @@ def meta_row(entry: FeedEntry) -> tuple[str, ...]:
 
 
 def feed_mismatches(
-    uow: UnitOfWork, store_id: str, since: datetime, *, until: datetime | None = None
+    uow: UnitOfWork,
+    store_id: str,
+    since: datetime,
+    *,
+    until: datetime | None = None,
+    limit: int = MAX_CHECKED_CARTS,
 ) -> list[Mismatch]:
     """
     In the caller's open unit of work: how each line of the store's carts abandoned since
-    `since` (the oldest `MAX_CHECKED_CARTS`) differs from its feed entry: not in the catalog,
-    another id, title or image, or left out of the feed. Empty when the ads would show what
-    the shoppers left.
+    `since` (the oldest `limit`, by default `MAX_CHECKED_CARTS`) differs from its feed entry:
+    not in the catalog, another id, title or image, or left out of the feed. Empty when the
+    ads would show what the shoppers left.
     """
     end = until or datetime.max.replace(tzinfo=UTC)
-    records = uow.carts.abandoned_between(store_id, since=since, until=end, limit=MAX_CHECKED_CARTS)
+    records = uow.carts.abandoned_between(store_id, since=since, until=end, limit=limit)
     found: list[Mismatch] = []
     for start in range(0, len(records), _CHECK_BATCH):
         batch = records[start : start + _CHECK_BATCH]

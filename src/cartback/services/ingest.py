@@ -30,11 +30,13 @@ from cartback.domain.events import (
 )
 from cartback.domain.identity import is_bot_email, is_bot_user_agent
 from cartback.domain.ingest import EventOutcome, Inbound, IngestReport
+from cartback.domain.origin import CartOrigin, device_of, guess_country, locale_region, merge_origin
 from cartback.domain.ports import CartRecord, OrderRecord, UnitOfWork, Visitor, VisitorSeen
 from cartback.domain.reasons import Reason
 from cartback.domain.stores import Store
 from cartback.domain.time import Clock
 from cartback.kit.ids import new_id
+from cartback.kit.phone_locality import phone_locality
 from cartback.services._contacts import resolve_contact
 from cartback.services.audiences import leave_audiences, leave_on_withdrawal
 from cartback.services.redemption import redeem_offers
@@ -139,6 +141,8 @@ class _Batch:
     seen_items: list[CatalogItem] = field(default_factory=list)
     #: Carts an order of this batch made `recovered` (their `cart.recovered` webhooks).
     recovered: list[str] = field(default_factory=list)
+    #: What this batch's events said of where each cart (by id) came from.
+    origins: dict[str, CartOrigin] = field(default_factory=dict)
 
     def load_visitors(self, messages: Sequence[Inbound]) -> None:
         seen: dict[str, VisitorSeen] = {}
@@ -182,6 +186,7 @@ class _Batch:
             return EventOutcome.REJECTED
         if outcome is Outcome.APPLIED:
             self._keep(replace(record, cart=cart, contact_id=contact_id or record.contact_id))
+            self._note_origin(record.id, message)
             self._record_order(message, self.carts[cart.key])
             if cart.status is CartStatus.RECOVERED and record.cart.status is not cart.status:
                 self.recovered.append(cart.key)
@@ -211,6 +216,7 @@ class _Batch:
         updated = [self.carts[k] for k in self.changed if self.carts[k].id not in self.new_cart_ids]
         self.uow.carts.add(added, now=self.now)
         self.uow.carts.update(updated, now=self.now)
+        self._write_origins()
         if self.seen_items:
             self.uow.catalog.learn(self.store.id, self.seen_items)
         for order in self.orders.values():
@@ -229,6 +235,35 @@ class _Batch:
                 events.emit(
                     self.uow, cart_recovered(record, record.cart, order_id=order_id, now=self.now)
                 )
+
+    def _note_origin(self, cart_id: str, message: Inbound) -> None:
+        """
+        Keep what the message says of the cart's device and country (`domain/origin.py`).
+        """
+        phone = message.claims.phone if message.claims else None
+        seen = CartOrigin(
+            device=device_of(message.user_agent) if message.user_agent else None,
+            country=guess_country(
+                address=message.country,
+                phone=phone_locality(phone).country if phone else None,
+                locale=locale_region(message.locale),
+            ),
+        )
+        self.origins[cart_id] = merge_origin(self.origins.get(cart_id, CartOrigin()), seen)
+
+    def _write_origins(self) -> None:
+        """
+        Merge the batch's origins into the stored ones; write only the carts that changed.
+        """
+        stored = self.uow.carts.origins(list(self.origins))
+        changed = {}
+        for cart_id, seen in self.origins.items():
+            known = stored.get(cart_id, CartOrigin())
+            merged = merge_origin(known, seen)
+            if merged != known:
+                changed[cart_id] = merged
+        if changed:
+            self.uow.carts.set_origins(changed)
 
     def _end_enrollments(self, order: OrderRecord) -> None:
         """

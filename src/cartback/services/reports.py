@@ -21,6 +21,7 @@ from babel.numbers import get_currency_precision
 from cartback.domain.consent import ConsentPolicy, Region
 from cartback.domain.errors import FieldError, InvalidInput, NotFound
 from cartback.domain.ports import UnitOfWork
+from cartback.domain.quality import CHECK_REASONS, QualityCheck
 from cartback.domain.reports import (
     DEFAULT_PERIOD,
     MAX_PERIOD,
@@ -32,7 +33,6 @@ from cartback.domain.reports import (
     Period,
     ReachPolicy,
     ReasonCount,
-    SegmentCount,
     StepCounts,
     first_orders,
     holdout_seed,
@@ -66,7 +66,6 @@ class _Facts:
     enrolled: list[EnrolledCart]
     steps: list[StepCounts]
     reasons: list[ReasonCount]
-    segments: list[SegmentCount]
     discounts: list[DiscountTotal]
     widgets: dict[str, int]
 
@@ -172,7 +171,6 @@ def _read(uow: UnitOfWork, store: Store, period: Period) -> _Facts:
         enrolled=reports.enrolled(store.id, period),
         steps=reports.step_counts(store.id, period),
         reasons=reports.touch_reasons(store.id, period),
-        segments=reports.abandoned_segments(store.id, period),
         discounts=reports.discounts(store.id, period),
         widgets=reports.captures_by_widget(store.id, period),
     )
@@ -229,8 +227,10 @@ def _document(facts: _Facts) -> ReportDocument:
         "by_step": _by_step(facts.steps, attributed, currency),
         "by_channel": _by_key(facts.steps, attributed, currency, ("channel",)),
         "by_variant": _by_key(facts.steps, attributed, currency, ("flow", "step", "variant")),
-        "by_stage": _by_segment(facts, "stage"),
-        "by_abandonment_reason": _by_segment(facts, "payment_failure_reason"),
+        "by_stage": _by_segment(facts, "stage", "stage"),
+        "by_abandonment_reason": _by_segment(facts, "payment_failure_reason", "reason"),
+        "by_device": _by_segment(facts, "device", "device"),
+        "by_country": _by_segment(facts, "country", "country"),
         "capture_by_widget": [
             {"widget": w, "carts": n, "capture_rate": rate(n, counts.abandoned)}
             for w, n in sorted(facts.widgets.items())
@@ -238,6 +238,7 @@ def _document(facts: _Facts) -> ReportDocument:
         "skipped": _reasons(facts.reasons, "skipped"),
         "deferred": _reasons(facts.reasons, "deferred"),
         "cancelled": _reasons(facts.reasons, "cancelled"),
+        "quality": quality_counts(facts.reasons),
         "revenue_by_day": _by_day(facts, recovered, attributed),
         "other_currencies": {
             "orders_left_out": len(left_out),
@@ -397,27 +398,52 @@ def _by_key(
     ]
 
 
-def _by_segment(facts: _Facts, attribute: str) -> list[dict[str, Any]]:
+#: What a segment without a value is called: a payment that never failed, an unknown origin.
+_NO_VALUE = {"payment_failure_reason": "none", "stage": "none"}
+
+
+def _by_segment(facts: _Facts, attribute: str, label: str) -> list[dict[str, Any]]:
     """
-    Abandoned and recovered carts by the stage reached, or the payment failure reason
-    (`none` for carts whose payment never failed).
+    Abandoned, reachable and recovered carts and recovered revenue by one attribute shared by
+    `SegmentCount` and `OrderCandidate`: the stage reached, the payment failure reason
+    (`none` for carts whose payment never failed), the device or the country (`unknown`).
     """
+    missing = _NO_VALUE.get(attribute, "unknown")
     abandoned: Counter[str] = Counter()
-    for segment in facts.segments:
-        abandoned[getattr(segment, attribute) or "none"] += segment.count
-    recovered: Counter[str] = Counter(
-        getattr(o.order, attribute) or "none" for o in facts.outcomes.values() if o.recovered
-    )
-    label = "stage" if attribute == "stage" else "reason"
+    reachable: Counter[str] = Counter()
+    for segment in facts.counts.segments:
+        name = getattr(segment, attribute) or missing
+        abandoned[name] += segment.count
+        reachable[name] += segment.reachable
+    recovered: dict[str, list[Outcome]] = defaultdict(list)
+    for found in facts.outcomes.values():
+        if found.recovered:
+            recovered[getattr(found.order, attribute) or missing].append(found)
+    currency = facts.store.currency
     return [
         {
             label: name,
             "abandoned": abandoned[name],
-            "recovered": recovered[name],
-            "recovery_rate": rate(recovered[name], abandoned[name]),
+            "reachable": reachable[name],
+            "recovered": len(recovered[name]),
+            "recovery_rate": rate(len(recovered[name]), abandoned[name]),
+            "recovered_revenue": _money(_sum(recovered[name], currency), currency),
         }
         for name in sorted(set(abandoned) | set(recovered))
     ]
+
+
+def quality_counts(reasons: Sequence[ReasonCount]) -> dict[str, int]:
+    """
+    Messages the send-time quality check stopped (touches `failed` with a check's reason), by
+    check; each is expected to be 0.
+    """
+    counted = dict.fromkeys((check.value for check in QualityCheck), 0)
+    for row in reasons:
+        check = CHECK_REASONS.get(row.reason)
+        if row.status == "failed" and check is not None:
+            counted[check.value] += row.count
+    return counted
 
 
 def _reasons(reasons: Sequence[ReasonCount], status: str) -> dict[str, int]:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from cartback.domain.errors import FieldError
 from cartback.domain.events import IdentityClaims
+from cartback.domain.origin import alpha2
 from cartback.kit.normalise import normalise_email, normalise_phone
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -125,6 +126,35 @@ def region_of(country: Any, fallback: str | None) -> str | None:
     if isinstance(country, str) and len(country.strip()) == 2:
         return country.strip().upper()
     return fallback
+
+
+#: Where the platforms put an order's or checkout's addresses, shipping first (Shopify
+#: `shipping_address`, WooCommerce `shipping`, Magento `billing_address` and
+#: `extension_attributes.shipping_assignments[].shipping.address`), and the country's field.
+_ADDRESSES = ("shipping_address", "shipping", "billing_address", "billing")
+_COUNTRY_FIELDS = ("country_code", "country_id", "country")
+
+
+def address_country(document: Any) -> str | None:
+    """
+    The ISO alpha-2 country of the first address a platform payload carries, or None (for
+    the cart's country: `domain/origin.py`).
+    """
+    if not isinstance(document, dict):
+        return None
+    addresses = [document.get(name) for name in _ADDRESSES]
+    extension = document.get("extension_attributes")
+    assignments = extension.get("shipping_assignments") if isinstance(extension, dict) else None
+    for assignment in assignments if isinstance(assignments, list) else []:
+        shipping = assignment.get("shipping") if isinstance(assignment, dict) else None
+        addresses.append(shipping.get("address") if isinstance(shipping, dict) else None)
+    for address in addresses:
+        if isinstance(address, dict):  # Shopify sends `[]` for an empty address
+            for name in _COUNTRY_FIELDS:
+                code = alpha2(address.get(name))
+                if code is not None:
+                    return code
+    return None
 
 
 def plain(name: str | None) -> str | None:

@@ -48,6 +48,7 @@ from cartback.domain.ingest import Inbound, MessageKind
 from cartback.sources import _standard_webhooks
 from cartback.sources._commerce import (
     Invalid,
+    address_country,
     bounded_key,
     claims,
     nonzero,
@@ -328,6 +329,7 @@ def _message(
         order_key=order_key,
         event=event,
         claims=who,
+        country=address_country(payload),
         payload=payload,
     )
 

@@ -33,6 +33,7 @@ from cartback.domain.events import (
     Stage,
 )
 from cartback.domain.ingest import Inbound, MessageKind
+from cartback.domain.origin import alpha2
 from cartback.kit.normalise import normalise_email, normalise_phone
 from cartback.sources._discounts import amount, from_list
 from cartback.sources._fields import (
@@ -266,8 +267,34 @@ def _translate(document: dict[str, Any], context: ParseContext) -> Inbound:
         event=event,
         claims=claims,
         user_agent=str(user_agent)[:500] if isinstance(user_agent, str) else context.user_agent,
+        locale=_locale(merged_context),
+        country=_address_country(message, merged_context),
         payload=document if not context.batch_context else {**document, "context": merged_context},
     )
+
+
+def _locale(merged_context: dict[str, Any]) -> str | None:
+    locale = merged_context.get("locale")
+    return locale[:35] if isinstance(locale, str) else None
+
+
+def _address_country(message: MessageIn, merged_context: dict[str, Any]) -> str | None:
+    """
+    The country of the first address the message carries: the order's or checkout's
+    `shipping_address` or `billing_address` (`country_code` or `country`), else the person's
+    `traits.address.country` (Segment's identify spec); alpha-2 codes only.
+    """
+    properties = message.properties or {}
+    traits = message.traits or merged_context.get("traits") or {}
+    addresses = [properties.get("shipping_address"), properties.get("billing_address")]
+    addresses.append(traits.get("address") if isinstance(traits, dict) else None)
+    for address in addresses:
+        if isinstance(address, dict):
+            for field_name in ("country_code", "country"):
+                code = alpha2(address.get(field_name))
+                if code is not None:
+                    return code
+    return None
 
 
 def _validated(model: type[_M], data: Any, *, prefix: str) -> _M:

@@ -46,6 +46,7 @@ from cartback.domain.catalog import CatalogItem
 from cartback.domain.errors import FieldError, InvalidInput, Unauthenticated
 from cartback.domain.events import LineItem
 from cartback.domain.ingest import Inbound, MessageKind
+from cartback.sources._commerce import address_country
 from cartback.sources._shopify_products import PRODUCT_TOPICS, product_items
 from cartback.sources._shopify_topics import (
     TRANSLATORS,
@@ -143,6 +144,7 @@ def parse(delivery: Delivery) -> Parsed:
         event=translated.event,
         claims=claims,
         consents=translated.consents,
+        country=address_country(document),
         payload=_scrubbed(document),
     )
     return Parsed(messages=[message])

@@ -50,6 +50,7 @@ from cartback.domain.events import (
 from cartback.domain.ingest import Inbound, MessageKind
 from cartback.sources._commerce import (
     Invalid,
+    address_country,
     bounded_key,
     claims,
     nonzero,
@@ -243,6 +244,7 @@ def _order(document: Any, context: _Context) -> list[Inbound]:
                 phone=billing.phone,
                 region=region_of(billing.country, context.default_region),
             ),
+            country=address_country(document),
             payload=document,
         )
         for index, event in enumerate(events)

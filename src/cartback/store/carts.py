@@ -16,6 +16,7 @@ from sqlalchemy import Connection, and_, delete, func, or_, select, update
 from cartback.domain.cart import Cart, CartStatus, Signals
 from cartback.domain.errors import InvalidInput
 from cartback.domain.events import LineItem, Stage
+from cartback.domain.origin import CartOrigin, CountryGuess, CountrySource, Device
 from cartback.domain.ports import CartPage, CartRecord
 from cartback.store._bulk import BulkWriter, member_of
 from cartback.store.tables import cart_lines, carts
@@ -156,6 +157,38 @@ class SqlCartRepository:
             .values(contact_id=contact_id)
         )
 
+    def origins(self, cart_ids: Sequence[str]) -> dict[str, CartOrigin]:
+        """
+        The stored device and country of these carts (those with neither are left out).
+        """
+        if not cart_ids:
+            return {}
+        query = select(carts.c.id, carts.c.device, carts.c.country, carts.c.country_source).where(
+            member_of(self._db, carts.c.id, cart_ids),
+            or_(carts.c.device.is_not(None), carts.c.country.is_not(None)),
+        )
+        return {row.id: _origin_from_row(row) for row in self._db.execute(query)}
+
+    def set_origins(self, origins: Mapping[str, CartOrigin]) -> None:
+        """
+        Write carts' device and country (one statement per distinct value, not per cart).
+        """
+        by_value: dict[tuple[str | None, str | None, str | None], list[str]] = {}
+        for cart_id, origin in origins.items():
+            country = origin.country
+            value = (
+                origin.device.value if origin.device else None,
+                country.country if country else None,
+                country.source.label if country else None,
+            )
+            by_value.setdefault(value, []).append(cart_id)
+        for (device, country_code, source), ids in by_value.items():
+            self._db.execute(
+                update(carts)
+                .where(member_of(self._db, carts.c.id, ids))
+                .values(device=device, country=country_code, country_source=source)
+            )
+
     def list_page(
         self,
         store_id: str,
@@ -288,6 +321,16 @@ class SqlCartRepository:
             for position, line in enumerate(r.cart.lines)
         ]
         BulkWriter(self._db).insert(cart_lines, rows)
+
+
+def _origin_from_row(row: Any) -> CartOrigin:
+    source = CountrySource.from_label(row.country_source)
+    country = (
+        CountryGuess(country=row.country, source=source)
+        if row.country and source is not None
+        else None
+    )
+    return CartOrigin(device=Device(row.device) if row.device else None, country=country)
 
 
 def _line_row(line: LineItem) -> dict[str, Any]:

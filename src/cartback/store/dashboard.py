@@ -19,6 +19,7 @@ from sqlalchemy import Connection, and_, or_, select
 from cartback.domain.errors import InvalidInput
 from cartback.domain.ports import CartEvent, CartFilters, CartPage, CartRecord, OrderRecord
 from cartback.store.carts import SqlCartRepository
+from cartback.store.database import unindexed
 from cartback.store.tables import carts, orders, raw_events
 
 _ORDER_FIELDS = (
@@ -85,7 +86,8 @@ class SqlDashboardRepository:
     def cart_orders(self, store_id: str, cart_id: str) -> list[OrderRecord]:
         query = (
             select(*(orders.c[name] for name in _ORDER_FIELDS))
-            .where(orders.c.store_id == store_id, orders.c.cart_id == cart_id)
+            # By the cart's index, not the store's orders by time (see `unindexed`).
+            .where(unindexed(orders.c.store_id, self._db) == store_id, orders.c.cart_id == cart_id)
             .order_by(orders.c.placed_at, orders.c.id)
         )
         return [

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from cartback.domain.errors import ConfigurationError
 
@@ -80,7 +82,13 @@ def create_database_engine(
             # Measured: server-side prepared statements made ingestion slower here (generic
             # plans for array parameters), so every statement is planned with its values.
             "prepare_threshold": None,
-            "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}",
+            # JIT compilation off: the report's aggregates (correlated subqueries over tens of
+            # thousands of carts) are costed high enough to trigger it, and compiling took
+            # about 5 s of a 5.2 s statement at 1 M carts (docs/benchmarks.md, dashboard).
+            "options": (
+                f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}"
+                " -c jit=off"
+            ),
         },
     )
 
@@ -131,3 +139,21 @@ def checkpoint_sqlite(engine: Engine) -> None:
         raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
     finally:
         raw.close()
+
+
+def unindexed(column: ColumnElement[Any], connection: Connection) -> ColumnElement[Any]:
+    """
+    On SQLite, `+column`: the same value, but not one an index can be searched by; the
+    column itself on PostgreSQL.
+
+    Without statistics (the application never runs ANALYZE) SQLite's planner prefers an
+    index matching more of a statement's terms even when another is far narrower: it read
+    `orders` by `ix_orders_store_placed` (every order of the store in a time range) instead
+    of by `cart_id` or `contact_id`, once per abandoned cart in the report and for one cart's
+    timeline. At 1 M carts the report's statement did not finish in minutes and the
+    timeline's took 420 ms (docs/benchmarks.md, "Dashboard"). PostgreSQL plans those from
+    its statistics.
+    """
+    if connection.dialect.name != "sqlite":
+        return column
+    return UnaryExpression(column, operator=custom_op("+"), type_=column.type)

@@ -41,6 +41,7 @@ from cartback.domain.reports import (
     StepCounts,
     TouchFact,
 )
+from cartback.store.database import unindexed
 from cartback.store.tables import (
     carts,
     consent_ledger,
@@ -55,8 +56,8 @@ from cartback.store.tables import (
 
 #: Order statuses that count: a cancelled or refunded order recovered nothing.
 _PLACED = "placed"
-#: Touch statuses the report lists with their reasons.
-_REASONED = ("skipped", "deferred", "cancelled")
+#: Touch statuses the report lists with their reasons (`failed`: for the quality checks).
+_REASONED = ("skipped", "deferred", "cancelled", "failed")
 #: Suppression reasons that are a person saying no (not a bounce or a complaint).
 _UNSUBSCRIBES = ("unsubscribed", "sms_stop")
 #: Ids per `IN (…)` list.
@@ -103,7 +104,9 @@ class SqlReportRepository:
     def funnel(self, store_id: str, period: Period, *, reach: ReachPolicy) -> FunnelCounts:
         """
         Carts created in the period, and the carts abandoned in it: with a contact, reachable
-        (a channel allowed at abandonment), enrolled, touched, clicked.
+        (a channel allowed at abandonment), enrolled, touched, clicked. The abandoned carts
+        are counted in one scan grouped by stage, payment failure reason, device and country,
+        which gives the report's breakdowns too.
         """
         created = select(func.count()).where(
             carts.c.store_id == store_id,
@@ -114,23 +117,42 @@ class SqlReportRepository:
         enrolled = exists().where(enrollments.c.cart_id == carts.c.id)
         touched = exists().where(touches.c.cart_id == carts.c.id, touches.c.sent_at.is_not(None))
         clicked = exists().where(touches.c.cart_id == carts.c.id, touches.c.clicked_at.is_not(None))
-        query = select(
-            func.count(),
-            _count_if(carts.c.contact_id.is_not(None)),
-            _count_if(_reachable(reach)),
-            _count_if(enrolled),
-            _count_if(touched),
-            _count_if(clicked),
-        ).where(_abandoned_in(store_id, period))
-        row = self._db.execute(query).one()
+        stage = _stage().label("stage")
+        key = (stage, carts.c.payment_failure_reason, carts.c.device, carts.c.country)
+        query = (
+            select(
+                *key,
+                func.count(),
+                _count_if(carts.c.contact_id.is_not(None)),
+                _count_if(_reachable(reach)),
+                _count_if(enrolled),
+                _count_if(touched),
+                _count_if(clicked),
+            )
+            .where(_abandoned_in(store_id, period))
+            .group_by(*key)
+        )
+        rows = [(row[:4], [int(n or 0) for n in row[4:]]) for row in self._db.execute(query)]
+        totals = [sum(counts[i] for _, counts in rows) for i in range(6)]
         return FunnelCounts(
             carts=int(self._db.execute(created).scalar_one()),
-            abandoned=int(row[0]),
-            captured=int(row[1] or 0),
-            reachable=int(row[2] or 0),
-            enrolled=int(row[3] or 0),
-            touched=int(row[4] or 0),
-            clicked=int(row[5] or 0),
+            abandoned=totals[0],
+            captured=totals[1],
+            reachable=totals[2],
+            enrolled=totals[3],
+            touched=totals[4],
+            clicked=totals[5],
+            segments=tuple(
+                SegmentCount(
+                    stage=group[0],
+                    payment_failure_reason=group[1],
+                    device=group[2],
+                    country=group[3],
+                    count=counts[0],
+                    reachable=counts[2],
+                )
+                for group, counts in rows
+            ),
         )
 
     def order_candidates(
@@ -141,11 +163,13 @@ class SqlReportRepository:
         which ingest resolves to the cart) or the cart's contact, from the abandonment to
         `until`; the caller keeps each cart's first within its recovery window.
         """
+        # By cart or contact, not by time: see `unindexed`.
+        placed = unindexed(orders.c.placed_at, self._db)
         common = (
             orders.c.store_id == store_id,
             orders.c.status == _PLACED,
-            orders.c.placed_at >= carts.c.abandoned_at,
-            orders.c.placed_at < until,
+            placed >= carts.c.abandoned_at,
+            placed < until,
             _abandoned_in(store_id, period),
         )
         columns = (
@@ -153,6 +177,8 @@ class SqlReportRepository:
             carts.c.abandoned_at,
             _stage().label("stage"),
             carts.c.payment_failure_reason,
+            carts.c.device,
+            carts.c.country,
             orders.c.order_key,
             orders.c.placed_at,
             orders.c.total,
@@ -179,6 +205,8 @@ class SqlReportRepository:
                 total=_money(row.total),
                 currency=row.currency,
                 same_cart=bool(row.same_cart),
+                device=row.device,
+                country=row.country,
             )
             for row in self._db.execute(query)
         ]
@@ -355,7 +383,7 @@ class SqlReportRepository:
 
     def touch_reasons(self, store_id: str, period: Period) -> list[ReasonCount]:
         """
-        Touches skipped, deferred (still waiting) or cancelled, by reason.
+        Touches skipped, deferred (still waiting), cancelled or failed, by reason.
         """
         query = (
             select(touches.c.status, touches.c.reason, func.count())
@@ -365,21 +393,6 @@ class SqlReportRepository:
         )
         return [
             ReasonCount(status=row[0], reason=row[1] or "unknown", count=int(row[2]))
-            for row in self._db.execute(query)
-        ]
-
-    def abandoned_segments(self, store_id: str, period: Period) -> list[SegmentCount]:
-        """
-        The period's abandoned carts by stage reached and payment failure reason.
-        """
-        stage = _stage().label("stage")
-        query = (
-            select(stage, carts.c.payment_failure_reason, func.count())
-            .where(_abandoned_in(store_id, period))
-            .group_by(stage, carts.c.payment_failure_reason)
-        )
-        return [
-            SegmentCount(stage=row[0], payment_failure_reason=row[1], count=int(row[2]))
             for row in self._db.execute(query)
         ]
 

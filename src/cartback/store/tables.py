@@ -172,6 +172,11 @@ carts = Table(
     Column("checkout_id", String(KEY)),
     Column("payment_failure_reason", String(500)),
     Column("signals", json_type(), nullable=False),
+    # Where the cart came from, for the report (`domain/origin.py`): the device kind, and the
+    # country (ISO alpha-2) with its source (address, phone, locale), written at ingest.
+    Column("device", String(10)),
+    Column("country", String(2)),
+    Column("country_source", String(10)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("store_id", "cart_key"),
@@ -889,6 +894,20 @@ store_alerts = Table(
         postgresql_where=text("resolved_at IS NULL"),
         sqlite_where=text("resolved_at IS NULL"),
     ),
+)
+
+# The dashboard overview's report, computed by the worker (or a "Refresh now") and read in one
+# row. The document is JSON text, not JSON/JSONB: the report may hold an unknown interval
+# (`-Infinity`), which PostgreSQL's JSON types refuse and Python's `json` round-trips exactly.
+report_snapshots = Table(
+    "report_snapshots",
+    metadata,
+    Column("store_id", String(ID), ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("period", String(10), nullable=False),
+    Column("computed_at", UTCDateTime, nullable=False),
+    Column("document", Text, nullable=False),
+    PrimaryKeyConstraint("store_id", "period"),
+    Index("ix_report_snapshots_period_computed_at", "period", "computed_at"),
 )
 
 # Dashboard operators: argon2 password hashes; `all_stores` or the stores in operator_stores.

@@ -26,6 +26,7 @@ from cartback.store.optouts import (
 )
 from cartback.store.partners import SqlPartnerRepository
 from cartback.store.privacy import SqlPrivacyRepository
+from cartback.store.report_snapshots import SqlReportSnapshotRepository
 from cartback.store.reports import SqlReportRepository
 from cartback.store.repositories import (
     SqlConsentRepository,
@@ -85,6 +86,7 @@ class SqlUnitOfWork:
     webhooks: SqlWebhookRepository
     alerts: SqlStoreAlertRepository
     reports: SqlReportRepository
+    report_snapshots: SqlReportSnapshotRepository
     operators: SqlOperatorRepository
     dashboard: SqlDashboardRepository
     store_pages: SqlStorePagesRepository
@@ -130,6 +132,7 @@ class SqlUnitOfWork:
         self.webhooks = SqlWebhookRepository(connection)
         self.alerts = SqlStoreAlertRepository(connection)
         self.reports = SqlReportRepository(connection)
+        self.report_snapshots = SqlReportSnapshotRepository(connection)
         self.operators = SqlOperatorRepository(connection)
         self.dashboard = SqlDashboardRepository(connection)
         self.store_pages = SqlStorePagesRepository(connection)

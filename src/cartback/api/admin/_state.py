@@ -37,15 +37,17 @@ class AdminState:
     #: Cookies are `Secure` over https, and always in production (behind a TLS proxy).
     always_secure: bool
     base_url: str
+    #: argon2-cffi's parameter profile (`CARTBACK_PASSWORD_HASH_PROFILE`).
+    hash_profile: str = "rfc_9106_low_memory"
     per_email: RateLimiter = field(default_factory=_per_email)
     per_address: RateLimiter = field(default_factory=_per_address)
 
     @cached_property
     def hasher(self) -> Argon2Hasher:
         """
-        The argon2 hasher, made on first use (it hashes a decoy when made).
+        The argon2 hasher, made on first use.
         """
-        return Argon2Hasher()
+        return Argon2Hasher.for_profile(self.hash_profile)
 
     def secure(self, request: Request) -> bool:
         """

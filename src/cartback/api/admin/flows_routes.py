@@ -24,9 +24,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from cartback.api.admin._guards import not_found, refused, same_token, signed_in, to_login
 from cartback.api.admin._pages import render
 from cartback.api.admin._state import admin_state
-from cartback.api.admin.routes import _not_found, _refused, _same, _session, _to_login
 from cartback.api.routes.ingest import read_body
 from cartback.api.state import app_state
 from cartback.domain.errors import InvalidInput, NotFound, PayloadTooLarge
@@ -72,12 +72,12 @@ def flows_page(request: Request, store_id: str) -> Response:
     """
     The store's flows as installed, their source, and the form to check and apply a file.
     """
-    current = _session(request)
+    current = signed_in(request)
     if current is None:
-        return _to_login(request)
+        return to_login(request)
     installed = _installed(request, store_id, current)
     if installed is None:
-        return _not_found(current)
+        return not_found(current)
     applied = request.query_params.get("applied", "")
     notice = f"Applied: the store now runs version {applied}." if applied.isdigit() else None
     return _page(current, installed, text=installed.source, notice=notice)
@@ -99,7 +99,7 @@ def _check(request: Request, store_id: str, posted: _Posted) -> Response:
     current = posted.current
     installed = _installed(request, store_id, current)
     if installed is None:
-        return _not_found(current)
+        return not_found(current)
     try:
         result = check_flows(
             uow_factory=container.uow_factory,
@@ -110,7 +110,7 @@ def _check(request: Request, store_id: str, posted: _Posted) -> Response:
             secret=current.session.csrf_token,
         )
     except NotFound:
-        return _not_found(current)
+        return not_found(current)
     except FlowsInvalid as error:
         return _page(current, installed, text=posted.text, errors=error.problems, status=400)
     return _page(current, installed, text=posted.text, check=result)
@@ -132,7 +132,7 @@ def _apply(request: Request, store_id: str, posted: _Posted) -> Response:
     current = posted.current
     installed = _installed(request, store_id, current)
     if installed is None:
-        return _not_found(current)
+        return not_found(current)
     checked = is_checked(
         digest=posted.digest,
         secret=current.session.csrf_token,
@@ -150,7 +150,7 @@ def _apply(request: Request, store_id: str, posted: _Posted) -> Response:
             text=posted.text,
         )
     except NotFound:
-        return _not_found(current)
+        return not_found(current)
     except FlowsInvalid as error:
         return _page(current, installed, text=posted.text, errors=error.problems, status=400)
     target = f"/admin/stores/{installed.store.id}/flows?applied={listing.version}"
@@ -176,19 +176,19 @@ async def _posted(request: Request) -> _Posted | Response:
     The posted text and digest, or the response that refuses the request: no session (to
     the sign-in page), too large (413), a foreign origin or a wrong CSRF token (403).
     """
-    current = await run_in_threadpool(_session, request)
+    current = await run_in_threadpool(signed_in, request)
     if current is None:
-        return _to_login(request)
+        return to_login(request)
     try:
         body = await read_body(request, limit=MAX_FORM_BYTES)
     except PayloadTooLarge:
         return _too_large(current)
     except InvalidInput:
-        return _refused("The form is not valid.")
+        return refused("The form is not valid.")
     form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
     refusal = _csrf_refusal(request, current, form)
     if refusal is not None:
-        return _refused(refusal)
+        return refused(refusal)
     # Browsers send a textarea's lines ending in CRLF; the file is kept with plain newlines.
     text = form.get("yaml", "").replace("\r\n", "\n")
     if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
@@ -202,7 +202,7 @@ def _csrf_refusal(request: Request, current: CurrentSession, form: dict[str, str
     """
     if not admin_state(request).same_origin(request):
         return "The request came from another site."
-    if not _same(form.get("csrf_token"), current.session.csrf_token):
+    if not same_token(form.get("csrf_token"), current.session.csrf_token):
         return "The form expired. Reload the page and try again."
     return None
 

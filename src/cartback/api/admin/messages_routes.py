@@ -19,9 +19,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, Response
 
+from cartback.api.admin._guards import not_found, signed_in, to_login
 from cartback.api.admin._pages import render
 from cartback.api.admin._state import admin_state
-from cartback.api.admin.routes import _not_found, _session, _to_login
 from cartback.api.state import app_state
 from cartback.domain.consent import Channel
 from cartback.domain.errors import InvalidInput, NotFound
@@ -55,9 +55,9 @@ def messages_page(request: Request, store_id: str) -> Response:
     """
     The store's messages, newest first, filtered by channel and touch status.
     """
-    current = _session(request)
+    current = signed_in(request)
     if current is None:
-        return _to_login(request)
+        return to_login(request)
     query = dict(request.query_params)
     container = app_state(request).container
     try:
@@ -69,7 +69,7 @@ def messages_page(request: Request, store_id: str) -> Response:
             cursor=query.get("cursor") or None,
         )
     except NotFound:
-        return _not_found(current)
+        return not_found(current)
     except InvalidInput as error:
         return render(
             "error.html", status=400, title="Invalid filter", message=error.detail, current=current
@@ -110,9 +110,9 @@ def message_page(request: Request, store_id: str, message_id: str) -> Response:
     """
     One message: its subject, recipient, touch, text, and its HTML in a sandboxed frame.
     """
-    current = _session(request)
+    current = signed_in(request)
     if current is None:
-        return _to_login(request)
+        return to_login(request)
     container = app_state(request).container
     try:
         view = message_view(
@@ -122,7 +122,7 @@ def message_page(request: Request, store_id: str, message_id: str) -> Response:
             message_id=message_id,
         )
     except NotFound:
-        return _not_found(current)
+        return not_found(current)
     return render("message.html", title="Message", current=current, view=view, store=view.store)
 
 
@@ -131,9 +131,9 @@ def message_html(request: Request, store_id: str, message_id: str) -> Response:
     """
     The message's HTML alone, for the message page's sandboxed frame.
     """
-    current = _session(request)
+    current = signed_in(request)
     if current is None:
-        return _to_login(request)
+        return to_login(request)
     container = app_state(request).container
     try:
         view = message_view(
@@ -143,9 +143,9 @@ def message_html(request: Request, store_id: str, message_id: str) -> Response:
             message_id=message_id,
         )
     except NotFound:
-        return _not_found(current)
+        return not_found(current)
     if view.message.html is None:
-        return _not_found(current)
+        return not_found(current)
     return _email_html(view.message.html)
 
 
@@ -155,9 +155,9 @@ def previews_page(request: Request, store_id: str) -> Response:
     Every step of the store's flows rendered for an example cart in the store's currency,
     with preview links and example offers (what `cartback preview` writes). Nothing is sent.
     """
-    current = _session(request)
+    current = signed_in(request)
     if current is None:
-        return _to_login(request)
+        return to_login(request)
     container = app_state(request).container
     try:
         store, flows = step_previews(
@@ -168,7 +168,7 @@ def previews_page(request: Request, store_id: str) -> Response:
             base_url=admin_state(request).base_url,
         )
     except NotFound:
-        return _not_found(current)
+        return not_found(current)
     return render(
         "previews.html",
         title=f"Previews of {store.name}",
@@ -183,9 +183,9 @@ def preview_html(request: Request, store_id: str, flow: str, step: str) -> Respo
     """
     One step's rendered HTML alone, for the previews page's sandboxed frames.
     """
-    current = _session(request)
+    current = signed_in(request)
     if current is None:
-        return _to_login(request)
+        return to_login(request)
     container = app_state(request).container
     try:
         if not _STEP.fullmatch(step):
@@ -200,9 +200,9 @@ def preview_html(request: Request, store_id: str, flow: str, step: str) -> Respo
             base_url=admin_state(request).base_url,
         )
     except NotFound:
-        return _not_found(current)
+        return not_found(current)
     if shown.rendered.html is None:
-        return _not_found(current)
+        return not_found(current)
     return _email_html(shown.rendered.html)
 
 

@@ -9,101 +9,55 @@ The dashboard's routes (`/admin`), HTML for people, never problem documents.
   a foreign `Origin`/`Referer` is refused; a refusal is a 403 page and changes nothing. The
   sign-in form, which has no session yet, pairs its field with a short-lived cookie
   (double submit).
-- Pages: the store picker, a store's overview (the measurement report with charts), its
-  carts, a cart's timeline. A store the operator may not see answers 404, exactly like a
-  store that does not exist.
+- Pages: the store picker, a store's overview (the measurement report with charts, from its
+  snapshot, with "Refresh now"), its carts, a cart's timeline. A store the operator may not
+  see answers 404, exactly like a store that does not exist.
 """
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from cartback.api.admin._guards import (
+    PATH,
+    SESSION_COOKIE,
+    checked_post,
+    not_found,
+    read_form,
+    refused,
+    same_token,
+    signed_in,
+    to_login,
+)
 from cartback.api.admin._pages import STATIC, render, serve_static
 from cartback.api.admin._state import AdminState, admin_state
 from cartback.api.ratelimit import retry_after_seconds
-from cartback.api.routes.ingest import read_body
 from cartback.api.state import app_state
 from cartback.domain.cart import CartStatus
-from cartback.domain.errors import InvalidInput, NotFound, PayloadTooLarge, Unauthenticated
+from cartback.domain.errors import InvalidInput, NotFound, Unauthenticated
 from cartback.domain.events import Stage
 from cartback.domain.ports import CartFilters
 from cartback.kit.charts import report_charts
 from cartback.services.dashboard import cart_timeline, list_carts, visible_stores
-from cartback.services.dashboard_overview import store_overview
+from cartback.services.dashboard_overview import refresh_overview, store_overview
 from cartback.services.operator_sessions import (
     SIGN_IN_REFUSED,
-    CurrentSession,
-    current_session,
     sign_in,
     sign_out,
 )
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
-SESSION_COOKIE = "cartback_session"
 LOGIN_COOKIE = "cartback_login"
 #: The sign-in form's own token lives this long (the time to type a password).
 LOGIN_FORM_AGE = 30 * 60
-#: A form of a few short fields; anything larger is not one of ours.
-MAX_FORM_BYTES = 16 * 1024
-PATH = "/admin"
-
-
-def _session(request: Request) -> CurrentSession | None:
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    container = app_state(request).container
-    return current_session(
-        uow_factory=container.uow_factory,
-        policy=admin_state(request).policy,
-        now=container.clock.now(),
-        token=token,
-    )
-
-
-def _to_login(request: Request) -> Response:
-    response = RedirectResponse("/admin/login", status_code=303)
-    if request.cookies.get(SESSION_COOKIE):
-        response.delete_cookie(SESSION_COOKIE, path=PATH)
-    return response
-
-
-def _refused(reason: str) -> Response:
-    return render("error.html", status=403, title="Request refused", message=reason)
-
-
-def _not_found(current: CurrentSession) -> Response:
-    return render(
-        "error.html",
-        status=404,
-        title="Not found",
-        message="There is no such page, or it belongs to a store you may not see.",
-        current=current,
-    )
-
-
-async def _form(request: Request) -> dict[str, str] | None:
-    """
-    The posted urlencoded form (last value wins), or None when it is too large to be ours.
-    """
-    try:
-        body = await read_body(request, limit=MAX_FORM_BYTES)
-    except (PayloadTooLarge, InvalidInput):
-        return None
-    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-
-
-def _same(given: str | None, expected: str | None) -> bool:
-    return bool(given and expected) and hmac.compare_digest(str(given), str(expected))
 
 
 @router.get("/static/{name}")
@@ -157,13 +111,13 @@ async def login(request: Request) -> Response:
     per client address and per address-and-email.
     """
     state = admin_state(request)
-    form = await _form(request)
+    form = await read_form(request)
     if form is None:
-        return _refused("The form is not valid.")
-    if not state.same_origin(request) or not _same(
+        return refused("The form is not valid.")
+    if not state.same_origin(request) or not same_token(
         form.get("csrf_token"), request.cookies.get(LOGIN_COOKIE)
     ):
-        return _refused("The sign-in form expired or came from another site. Reload it.")
+        return refused("The sign-in form expired or came from another site. Reload it.")
     email = form.get("email", "").strip().lower()
     wait = _throttle(state, request, email)
     if wait:
@@ -211,15 +165,9 @@ async def logout(request: Request) -> Response:
     """
     End the session on the server and forget the cookie.
     """
-    state = admin_state(request)
-    form = await _form(request)
-    current = await run_in_threadpool(_session, request)
-    if current is None:
-        return _to_login(request)
-    if form is None or not state.same_origin(request):
-        return _refused("The request came from another site.")
-    if not _same(form.get("csrf_token"), current.session.csrf_token):
-        return _refused("The form expired. Reload the page and try again.")
+    checked = await checked_post(request)
+    if isinstance(checked, Response):
+        return checked
     container = app_state(request).container
     await run_in_threadpool(
         sign_out, uow=container.uow_factory(), token=request.cookies[SESSION_COOKIE]
@@ -234,9 +182,9 @@ def stores_page(request: Request) -> Response:
     """
     The stores the operator may see.
     """
-    current = _session(request)
+    current = signed_in(request)
     if current is None:
-        return _to_login(request)
+        return to_login(request)
     container = app_state(request).container
     stores = visible_stores(uow=container.uow_factory(read_only=True), operator=current.operator)
     return render("stores.html", title="Stores", current=current, stores=stores)
@@ -248,11 +196,12 @@ def overview_page(request: Request, store_id: str) -> Response:
     A store's overview for a period of days (`from`, `to`, both included, the store's time
     zone; default the last 30 days): KPIs, the funnel, recovered revenue per day, the holdout
     per flow, the reasons touches did not go, and open health alerts. The numbers are
-    `build_report`'s, the same as `GET /v1/reports/summary`.
+    `build_report`'s, the same as `GET /v1/reports/summary`; the default period's are its
+    stored snapshot (`services.report_snapshots`), as of the time the page shows.
     """
-    current = _session(request)
+    current = signed_in(request)
     if current is None:
-        return _to_login(request)
+        return to_login(request)
     container = app_state(request).container
     try:
         first, last = (_period_day(request, name) for name in ("from", "to"))
@@ -265,7 +214,7 @@ def overview_page(request: Request, store_id: str) -> Response:
             last_day=last,
         )
     except NotFound:
-        return _not_found(current)
+        return not_found(current)
     except InvalidInput as error:
         return render(
             "error.html", status=400, title="Invalid period", message=error.detail, current=current
@@ -279,7 +228,41 @@ def overview_page(request: Request, store_id: str) -> Response:
         charts=report_charts(overview.report),
         holdout_rows=_holdout_rows(overview.report),
         reasons=_reasons(overview.report),
+        refresh_every=_interval_text(container.settings.report_snapshot_every),
     )
+
+
+@router.post("/stores/{store_id}/refresh")
+async def refresh_overview_page(request: Request, store_id: str) -> Response:
+    """
+    "Refresh now": recompute the store's overview snapshot, then back to the overview.
+    """
+    checked = await checked_post(request)
+    if isinstance(checked, Response):
+        return checked
+    current, _ = checked
+    container = app_state(request).container
+    try:
+        await run_in_threadpool(
+            refresh_overview,
+            uow_factory=container.uow_factory,
+            clock=container.clock,
+            operator=current.operator,
+            store_id=store_id,
+        )
+    except NotFound:
+        return not_found(current)
+    return RedirectResponse(f"/admin/stores/{store_id}", status_code=303)
+
+
+def _interval_text(every: timedelta) -> str:
+    """
+    The refresh interval as the page says it ("10 minutes", "1 minute", "30 seconds").
+    """
+    seconds = int(every.total_seconds())
+    if seconds % 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{seconds // 60} minute{'s' if seconds != 60 else ''}"
 
 
 def _holdout_rows(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -316,9 +299,9 @@ def carts_page(request: Request, store_id: str) -> Response:
     """
     A store's carts, newest first, filtered by status, stage, abandonment dates and contact.
     """
-    current = _session(request)
+    current = signed_in(request)
     if current is None:
-        return _to_login(request)
+        return to_login(request)
     query = dict(request.query_params)
     container = app_state(request).container
     try:
@@ -331,7 +314,7 @@ def carts_page(request: Request, store_id: str) -> Response:
             cursor=query.get("cursor") or None,
         )
     except NotFound:
-        return _not_found(current)
+        return not_found(current)
     except InvalidInput as error:
         return render(
             "error.html", status=400, title="Invalid filter", message=error.detail, current=current
@@ -395,9 +378,9 @@ def cart_page(request: Request, store_id: str, cart_id: str) -> Response:
     One cart's timeline: events, enrollments, touches (status, reason, sent, delivered,
     clicked), offers and the order.
     """
-    current = _session(request)
+    current = signed_in(request)
     if current is None:
-        return _to_login(request)
+        return to_login(request)
     container = app_state(request).container
     try:
         timeline = cart_timeline(
@@ -407,6 +390,6 @@ def cart_page(request: Request, store_id: str, cart_id: str) -> Response:
             cart_id=cart_id,
         )
     except NotFound:
-        return _not_found(current)
+        return not_found(current)
     context: dict[str, Any] = {"current": current, "timeline": timeline}
     return render("cart.html", title=f"Cart {timeline.record.cart.key}", **context)

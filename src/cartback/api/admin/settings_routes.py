@@ -19,9 +19,13 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from cartback.api.admin._guards import (
+    checked_post,
+    not_found,
+    signed_in,
+    to_login,
+)
 from cartback.api.admin._pages import render
-from cartback.api.admin._state import admin_state
-from cartback.api.admin.routes import _form, _not_found, _refused, _same, _session, _to_login
 from cartback.api.state import app_state
 from cartback.domain.consent import Region
 from cartback.domain.durations import format_duration, parse_duration
@@ -53,13 +57,13 @@ def settings_page(request: Request, store_id: str) -> Response:
     """
     A store's settings, attribution windows, quiet hours and API keys.
     """
-    current = _session(request)
+    current = signed_in(request)
     if current is None:
-        return _to_login(request)
+        return to_login(request)
     try:
         view = _view(request, current, store_id)
     except NotFound:
-        return _not_found(current)
+        return not_found(current)
     notice = NOTICES.get(request.query_params.get("saved", ""))
     return _page(current, view, notice=notice)
 
@@ -70,7 +74,7 @@ async def save_store(request: Request, store_id: str) -> Response:
     Change the store's name, timing, time zone, country, consent region and peak season
     (`update_store`, as `cartback store update`).
     """
-    checked = await _checked_post(request)
+    checked = await checked_post(request)
     if isinstance(checked, Response):
         return checked
     current, form = checked
@@ -85,7 +89,7 @@ async def save_store(request: Request, store_id: str) -> Response:
             settings=store_settings_from_form(form),
         )
     except NotFound:
-        return _not_found(current)
+        return not_found(current)
     except InvalidInput as error:
         return await _invalid(request, current, store_id, error, store_form=form)
     app_state(request).authenticator.forget()  # keys resolve to the changed store at once
@@ -98,7 +102,7 @@ async def save_attribution(request: Request, store_id: str) -> Response:
     Change the click and send windows (`configure_attribution`, as `cartback attribution
     configure`); an empty field puts its window back to the default.
     """
-    checked = await _checked_post(request)
+    checked = await checked_post(request)
     if isinstance(checked, Response):
         return checked
     current, form = checked
@@ -114,7 +118,7 @@ async def save_attribution(request: Request, store_id: str) -> Response:
             changes=changes,
         )
     except NotFound:
-        return _not_found(current)
+        return not_found(current)
     except InvalidInput as error:
         return await _invalid(request, current, store_id, error, attribution_form=form)
     return _back(store_id, "attribution")
@@ -126,7 +130,7 @@ async def rotate(request: Request, store_id: str) -> Response:
     Rotate the secret or the public key (`rotate_key`, as `cartback store rotate-key`): the
     new key is shown on this answer only, the old one stops working at once.
     """
-    checked = await _checked_post(request)
+    checked = await checked_post(request)
     if isinstance(checked, Response):
         return checked
     current, form = checked
@@ -142,7 +146,7 @@ async def rotate(request: Request, store_id: str) -> Response:
             kind=kind,
         )
     except NotFound:
-        return _not_found(current)
+        return not_found(current)
     except InvalidInput as error:
         return await _invalid(request, current, store_id, error)
     # This process stops accepting the old key now; others within the key cache's lifetime.
@@ -251,23 +255,6 @@ def attribution_values(windows: AttributionWindows) -> dict[str, str]:
 # --- helpers --------------------------------------------------------------------------------
 
 
-async def _checked_post(request: Request) -> tuple[CurrentSession, dict[str, str]] | Response:
-    """
-    The operator and the posted form, or the answer that refuses it: to the sign-in page
-    without a session, 403 for a foreign origin or a missing or wrong CSRF token.
-    """
-    state = admin_state(request)
-    form = await _form(request)
-    current = await run_in_threadpool(_session, request)
-    if current is None:
-        return _to_login(request)
-    if form is None or not state.same_origin(request):
-        return _refused("The request came from another site.")
-    if not _same(form.get("csrf_token"), current.session.csrf_token):
-        return _refused("The form expired. Reload the page and try again.")
-    return current, form
-
-
 def _view(request: Request, current: CurrentSession, store_id: str) -> SettingsView:
     return settings_view(
         uow_factory=app_state(request).container.uow_factory,
@@ -291,7 +278,7 @@ async def _invalid(
     try:
         view = await run_in_threadpool(_view, request, current, store_id)
     except NotFound:
-        return _not_found(current)
+        return not_found(current)
     errors = {e.path: e.message for e in error.errors}
     return _page(
         current,

@@ -22,9 +22,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from cartback.api.admin._guards import not_found, signed_in, to_login
 from cartback.api.admin._pages import render
 from cartback.api.admin._state import admin_state
-from cartback.api.admin.routes import _not_found, _session, _to_login
 from cartback.api.state import app_state
 from cartback.domain.consent import Channel
 from cartback.domain.errors import InvalidInput, NotFound
@@ -58,9 +58,9 @@ def consent_page(request: Request, store_id: str) -> Response:
     or withdrawal, and the evidence (the words shown, their version and language, the
     source, the client's address and browser, when it was recorded and last confirmed).
     """
-    current = _session(request)
+    current = signed_in(request)
     if current is None:
-        return _to_login(request)
+        return to_login(request)
     query = dict(request.query_params)
     container = app_state(request).container
     try:
@@ -73,7 +73,7 @@ def consent_page(request: Request, store_id: str) -> Response:
             cursor=query.get("cursor") or None,
         )
     except NotFound:
-        return _not_found(current)
+        return not_found(current)
     except InvalidInput as error:
         return _invalid(current, error.detail)
     kept = {k: v for k, v in query.items() if k != "cursor" and v}
@@ -120,9 +120,9 @@ def audiences_page(request: Request, store_id: str) -> Response:
     visitors without a contact enter, enabled; current contacts and visitors; and per ad
     network the identifiers held there, removed since, and the latest change.
     """
-    current = _session(request)
+    current = signed_in(request)
     if current is None:
-        return _to_login(request)
+        return to_login(request)
     container = app_state(request).container
     try:
         overview = audiences_overview(
@@ -132,7 +132,7 @@ def audiences_page(request: Request, store_id: str) -> Response:
             now=container.clock.now(),
         )
     except NotFound:
-        return _not_found(current)
+        return not_found(current)
     return render(
         "audiences.html",
         title=f"Audiences of {overview.store.name}",
@@ -149,9 +149,9 @@ def feeds_page(request: Request, store_id: str) -> Response:
     update and stock read, and how the lines of carts abandoned in the last 7 days differ
     from the feed (the same check as `GET /v1/feeds/check`).
     """
-    current = _session(request)
+    current = signed_in(request)
     if current is None:
-        return _to_login(request)
+        return to_login(request)
     container = app_state(request).container
     try:
         health = feeds_health(
@@ -161,7 +161,7 @@ def feeds_page(request: Request, store_id: str) -> Response:
             now=container.clock.now(),
         )
     except NotFound:
-        return _not_found(current)
+        return not_found(current)
     return render(
         "feeds.html",
         title=f"Feeds of {health.store.name}",

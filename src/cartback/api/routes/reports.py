@@ -146,26 +146,50 @@ class VariantReport(Attributed):
     variant: str | None
 
 
-class StageReport(BaseModel):
+class SegmentReport(BaseModel):
     """
-    Abandoned and recovered carts by the furthest stage reached.
+    The counts every breakdown row carries (stage, reason, device, country).
+    """
+
+    abandoned: int
+    reachable: int
+    recovered: int
+    recovery_rate: Rate
+    recovered_revenue: str
+
+
+class StageReport(SegmentReport):
+    """
+    Abandoned, reachable and recovered carts by the furthest stage reached.
     """
 
     stage: str
-    abandoned: int
-    recovered: int
-    recovery_rate: Rate
 
 
-class ReasonReport(BaseModel):
+class ReasonReport(SegmentReport):
     """
-    Abandoned and recovered carts by payment failure reason (`none`: no failure).
+    Abandoned, reachable and recovered carts by payment failure reason (`none`: no failure).
     """
 
     reason: str
-    abandoned: int
-    recovered: int
-    recovery_rate: Rate
+
+
+class DeviceReport(SegmentReport):
+    """
+    Abandoned, reachable and recovered carts by device (`desktop`, `mobile`, `tablet`,
+    `unknown`), read from the shopper's user agent.
+    """
+
+    device: str
+
+
+class CountryReport(SegmentReport):
+    """
+    Abandoned, reachable and recovered carts by country (ISO 3166 alpha-2, or `unknown`):
+    the address's, else the phone number's, else the browser locale's.
+    """
+
+    country: str
 
 
 class WidgetReport(BaseModel):
@@ -195,6 +219,17 @@ class OtherCurrencies(BaseModel):
 
     orders_left_out: int
     currencies: list[str]
+
+
+class QualityReport(BaseModel):
+    """
+    Messages the send-time quality check stopped (never sent), by check; each is expected to be
+    0: a broken restore link, an offer invalid at send time, a stock claim without a fresh read.
+    """
+
+    restore_link: int
+    offer: int
+    stock_claim: int
 
 
 class ReportPublic(BaseModel):
@@ -241,10 +276,13 @@ class ReportPublic(BaseModel):
     by_variant: list[VariantReport]
     by_stage: list[StageReport]
     by_abandonment_reason: list[ReasonReport]
+    by_device: list[DeviceReport]
+    by_country: list[CountryReport]
     capture_by_widget: list[WidgetReport]
     skipped: dict[str, int]
     deferred: dict[str, int]
     cancelled: dict[str, int]
+    quality: QualityReport
     revenue_by_day: list[DayReport]
     other_currencies: OtherCurrencies
 
