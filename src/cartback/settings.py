@@ -52,7 +52,7 @@ class EmailBackend(StrEnum):
 class PasswordHashProfile(StrEnum):
     """
     argon2id parameters for operators' passwords (argon2-cffi's profiles). `rfc_9106_low_memory`
-    is the library's default; `cheapest` exists for test suites only and is refused elsewhere.
+    is the library's default; `cheapest` exists for test suites and is refused in production.
     """
 
     RFC_9106_LOW_MEMORY = "rfc_9106_low_memory"
@@ -178,13 +178,6 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Self:
-        if (
-            self.password_hash_profile is PasswordHashProfile.CHEAPEST
-            and self.env is not Environment.TEST
-        ):
-            raise ValueError(
-                "CARTBACK_PASSWORD_HASH_PROFILE=cheapest is for CARTBACK_ENV=test only"
-            )
         if self.env is not Environment.PRODUCTION:
             return self
         if self.webhook_allow_list:
@@ -196,6 +189,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"every CARTBACK_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters"
             )
+        if self.password_hash_profile is PasswordHashProfile.CHEAPEST:
+            raise ValueError("CARTBACK_PASSWORD_HASH_PROFILE=cheapest is refused in production")
         return self
 
     @property

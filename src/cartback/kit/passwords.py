@@ -2,7 +2,7 @@
 Operators' password hashes: argon2id (RFC 9106) through argon2-cffi, with its default
 parameters (which follow the RFC's recommendations and move with the library's releases; a hash
 made with older parameters is replaced at the next sign-in), or another of its profiles
-(`CARTBACK_PASSWORD_HASH_PROFILE`; `cheapest` only in test suites).
+(`CARTBACK_PASSWORD_HASH_PROFILE`; `cheapest` for test suites, refused in production).
 """
 
 from __future__ import annotations
