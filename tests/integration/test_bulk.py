@@ -45,6 +45,9 @@ def _cart_row(store_id: str, key: str, **overrides: Any) -> dict[str, Any]:
         "checkout_id": None,
         "payment_failure_reason": 'card "declined", {retry}',
         "signals": {"viewed": [["p-1", 2]], "adds": 1},
+        "device": "mobile",
+        "country": "DE",
+        "country_source": "address",
         "created_at": MOMENT,
         "updated_at": MOMENT,
     }

@@ -53,8 +53,12 @@ def demo(
     """
     from rich.console import Console
 
+    from cartback._logging import configure_logging
     from cartback.commands.report import print_tables
 
+    # Only errors on the terminal: the progress bar and the report are the output. The
+    # command sets this, not `run_demo`, which tests call in-process.
+    configure_logging(level="error", json_logs=False)
     began = _start(start, days)
     directory.mkdir(parents=True, exist_ok=True)
     url = database_url or _fresh_sqlite(directory)
@@ -112,7 +116,6 @@ def run_demo(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from sqlalchemy import func, select
 
-    from cartback._logging import configure_logging
     from cartback.bootstrap import bootstrap
     from cartback.demo.runner import DemoOptions, Simulation
     from cartback.engine.clock import SimulatedClock
@@ -133,7 +136,6 @@ def run_demo(
         public_burst=10**9,
         log_level="error",
     )
-    configure_logging(level=settings.log_level, json_logs=settings.json_logs)
     clock = SimulatedClock(began)
     container = bootstrap(settings, clock=clock, application_name="cartback-demo")
     try:
