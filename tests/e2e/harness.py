@@ -40,6 +40,7 @@ class _Zygote:
     def __init__(self) -> None:
         self._directory = tempfile.mkdtemp(prefix="cartback-zygote-")
         self.socket_path = os.path.join(self._directory, "zygote.sock")
+        self._spawned: list[ForkedProcess] = []
         env = {k: v for k, v in os.environ.items() if not k.startswith("CARTBACK_")}
         self.process = subprocess.Popen(
             [sys.executable, str(Path(__file__).with_name("cli_zygote.py")), self.socket_path],
@@ -78,7 +79,9 @@ class _Zygote:
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         connection.connect(self.socket_path)
         connection.sendall(json.dumps(request).encode() + b"\n")
-        return ForkedProcess(["cartback", *argv], connection)
+        process = ForkedProcess(["cartback", *argv], connection)
+        self._spawned.append(process)
+        return process
 
     def run(
         self,
@@ -112,6 +115,12 @@ class _Zygote:
             shutil.rmtree(outputs, ignore_errors=True)
 
     def stop(self) -> None:
+        # A command a failed test left running ends with the session, as it would not if it
+        # were a plain subprocess.
+        for spawned in self._spawned:
+            if spawned.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(spawned.pid, signal.SIGKILL)
         self.process.kill()
         self.process.wait()
         shutil.rmtree(self._directory, ignore_errors=True)
