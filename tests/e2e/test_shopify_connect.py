@@ -198,7 +198,7 @@ def fake_shop() -> Iterator[tuple[FakeShop, str]]:
             del format, args
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield shop, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()

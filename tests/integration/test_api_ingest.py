@@ -13,8 +13,11 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from cartback.bootstrap import Container
 from cartback.services.stores import CreatedStore
+from cartback.store.tables import carts, visitors
 from helpers import auth, identify, track
 
 SUCCESS = {"success": True}
@@ -360,3 +363,87 @@ def test_browser_endpoint_accepts_a_batch(client: TestClient, store: CreatedStor
     # then
     assert (200, SUCCESS) == (response.status_code, response.json())
     assert {"p-1": 1, "p-2": 1} == _quantities(_cart(client, store, "c-1"))
+
+
+def _stored_cart(container: Container, store: CreatedStore, key: str) -> Any:
+    query = select(carts).where(carts.c.store_id == store.store.id, carts.c.cart_key == key)
+    with container.engine.connect() as connection:
+        return connection.execute(query).one()
+
+
+DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
+STOREBOT = (
+    "Mozilla/5.0 (X11; Linux x86_64; Storebot-Google/1.0) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/79.0.3945.88 Safari/537.36"
+)
+
+
+@pytest.mark.parametrize(
+    ("agent", "device", "bot"), [(DESKTOP, "desktop", False), (STOREBOT, None, True)]
+)
+def test_a_late_event_still_says_whose_cart_it_is_on_what_device_and_if_a_robot(
+    client: TestClient,
+    container: Container,
+    store: CreatedStore,
+    agent: str,
+    device: str,
+    bot: bool,
+) -> None:
+    """
+    A storefront's view event that arrives after the platform created the cart (older than
+    the cart's state) changes no items, but links its visitor, notes the device, and flags a
+    robot: otherwise a capture by that visitor would never reach the cart.
+    """
+    # given: a cart someone created with no browser visitor (a server-side event)
+    added = track(
+        "Product Added",
+        anonymous_id=None,
+        user_id="u-9",
+        cart_id="c-9",
+        at=NOW,
+        product_id="p-1",
+        quantity=2,
+        price=10,
+    )
+    client.post("/v1/track", json=added, headers=auth(store.secret_key))
+    assert _stored_cart(container, store, "c-9").visitor_id is None
+    # when: the visitor's earlier view arrives late
+    viewed = track(
+        "Product Viewed",
+        anonymous_id="a-late",
+        cart_id="c-9",
+        at=NOW - timedelta(minutes=1),
+        product_id="p-2",
+    )
+    viewed["context"] = {"userAgent": agent}
+    response = client.post("/v1/track", json=viewed, headers=auth(store.secret_key))
+    # then
+    assert 200 == response.status_code, response.text
+    assert {"p-1": 2} == _quantities(_cart(client, store, "c-9"))
+    row = _stored_cart(container, store, "c-9")
+    with container.engine.connect() as connection:
+        visitor = connection.execute(
+            select(visitors.c.id).where(visitors.c.anonymous_id == "a-late")
+        ).scalar_one()
+    assert (visitor, device, bot) == (row.visitor_id, row.device, row.is_bot)
+
+
+def test_a_late_event_never_replaces_the_cart_s_visitor(
+    client: TestClient, container: Container, store: CreatedStore
+) -> None:
+    """
+    Owners are filled in, not replaced: a late event from another browser leaves the cart's.
+    """
+    added = track("Product Added", anonymous_id="a-owner", cart_id="c-8", at=NOW, product_id="p-1")
+    client.post("/v1/track", json=added, headers=auth(store.secret_key))
+    owner = _stored_cart(container, store, "c-8").visitor_id
+    late = track(
+        "Product Viewed",
+        anonymous_id="a-other",
+        cart_id="c-8",
+        at=NOW - timedelta(minutes=5),
+        product_id="p-1",
+    )
+    client.post("/v1/track", json=late, headers=auth(store.secret_key))
+    assert owner is not None
+    assert owner == _stored_cart(container, store, "c-8").visitor_id

@@ -13,6 +13,7 @@ backend. `CARTBACK_FULL_CALIBRATION=1` runs the demo's full size with the shippe
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from datetime import UTC, datetime
@@ -21,6 +22,8 @@ from pathlib import Path
 from cartback.commands.demo import run_demo
 
 FULL = os.environ.get("CARTBACK_FULL_CALIBRATION", "") == "1"
+#: A file for every seed's figures as JSON (how docs/demo.md's calibration figures were read).
+REPORT = os.environ.get("CARTBACK_CALIBRATION_REPORT", "")
 #: Shoppers, days, step minutes and holdout share.
 SHOPPERS, DAYS, STEP, HOLDOUT = (2000, 7, 15, None) if FULL else (200, 2, 60, 0.5)
 SEEDS = range(1, 21)
@@ -34,6 +37,7 @@ def test_the_truth_lies_inside_the_holdout_interval_for_most_seeds(tmp_path: Pat
     """
     # when
     covered, errors, variances, widths = 0, [], [], []
+    rows: list[dict[str, float]] = []
     for seed in SEEDS:
         directory = tmp_path / str(seed)
         directory.mkdir()
@@ -49,6 +53,9 @@ def test_the_truth_lies_inside_the_holdout_interval_for_most_seeds(tmp_path: Pat
         errors.append(holdout["lift"] - rate)
         variances.append(((high - low) / (2 * 1.96)) ** 2)
         widths.append(high - low)
+        rows.append(
+            {"seed": seed, "truth": rate, "lift": holdout["lift"], "low": low, "high": high}
+        )
     # then
     bias = sum(errors) / len(errors)
     error = math.sqrt(sum(variances)) / len(variances)
@@ -56,5 +63,7 @@ def test_the_truth_lies_inside_the_holdout_interval_for_most_seeds(tmp_path: Pat
         f"covered {covered}/{len(SEEDS)}, mean width {sum(widths) / len(widths):.3f}, "
         f"mean lift - truth {bias:+.3f} (standard error {error:.3f})"
     )
+    if REPORT:
+        Path(REPORT).write_text(json.dumps({"summary": summary, "seeds": rows}, indent=2))
     assert covered >= 17, summary
     assert abs(bias) <= 3 * error, summary

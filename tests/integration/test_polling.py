@@ -166,7 +166,7 @@ def shop_api() -> Iterator[FakeShop]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     shop.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield shop
     server.shutdown()

@@ -36,6 +36,7 @@ from cartback.services.operator_sessions import (
     sign_out,
 )
 from cartback.services.operators import create_operator, disable_operator, list_operators
+from cartback.settings import PasswordHashProfile
 from fakes import FakeUnitOfWorkFactory
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -515,7 +516,12 @@ def test_cookies_are_secure_over_https_and_always_in_production(
     """
     Plain http in development and tests keeps working; production always sets `Secure`.
     """
-    state = AdminState(policy=POLICY, always_secure=production, base_url="http://127.0.0.1")
+    state = AdminState(
+        policy=POLICY,
+        always_secure=production,
+        base_url="http://127.0.0.1",
+        hash_profile=PasswordHashProfile.CHEAPEST.value,
+    )
     request = Request(
         {
             "type": "http",

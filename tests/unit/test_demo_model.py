@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from cartback.demo.model import Kind, catalog, population, respond
+from cartback.demo.model import ACCEPTS_MARKETING, Kind, catalog, population, respond
 
 
 def test_the_same_seed_gives_the_same_population() -> None:
@@ -26,6 +26,16 @@ def test_bots_carry_a_robot_agent_and_storebot_address() -> None:
     assert bots
     assert all("bot" in s.agent.lower() for s in bots)
     assert all(s.email and s.email.endswith("storebotmail.joonix.net") for s in bots)
+
+
+def test_about_the_set_share_of_shoppers_leave_the_marketing_box_ticked() -> None:
+    """
+    Shopify's marketing box is left ticked by about `ACCEPTS_MARKETING` of shoppers, drawn from
+    a stream of its own.
+    """
+    shoppers = population(1, 4000, 7, 72)
+    share = sum(s.accepts_marketing for s in shoppers) / len(shoppers)
+    assert abs(share - ACCEPTS_MARKETING) < 0.03
 
 
 def test_the_catalog_has_sales_and_scarce_stock() -> None:

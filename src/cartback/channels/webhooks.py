@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import httpx
 
+from cartback.channels._lazy_http import LazyClient
 from cartback.domain.webhooks import AttemptResult
 
 #: Connecting, sending and waiting for the answer each have this long; receivers are told to
@@ -46,11 +47,13 @@ class HttpxWebhookTransport:
         # trust_env=False: an HTTP(S)_PROXY in the environment must not carry the request
         # somewhere the address check never saw. No keep-alive: a pooled connection is keyed
         # by address, and must not carry another host's request under the first one's TLS name.
-        self._client = httpx.Client(
-            timeout=timeout.total_seconds(),
-            follow_redirects=False,
-            trust_env=False,
-            limits=httpx.Limits(max_keepalive_connections=0),
+        self._client = LazyClient(
+            lambda: httpx.Client(
+                timeout=timeout.total_seconds(),
+                follow_redirects=False,
+                trust_env=False,
+                limits=httpx.Limits(max_keepalive_connections=0),
+            )
         )
 
     def post(
@@ -64,7 +67,7 @@ class HttpxWebhookTransport:
     ) -> AttemptResult:
         extensions = {"sni_hostname": server_name} if server_name else {}
         try:
-            with self._client.stream(
+            with self._client.get().stream(
                 "POST",
                 url,
                 content=body,

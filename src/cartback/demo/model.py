@@ -70,6 +70,8 @@ CLICK = {"email": 0.25, "sms": 0.32}
 #: The chance of buying after a click, fresh (decays with hours since leaving).
 CLICK_BUY = {"email": 0.45, "sms": 0.5}
 OFFER_BONUS = 0.12
+#: The share of checkouts that leave Shopify's marketing box ticked (the shop pre-ticks it).
+ACCEPTS_MARKETING = 0.6
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -106,6 +108,8 @@ class Shopper:
     base_buys: bool
     base_return: timedelta
     other_device: bool
+    #: Leaves the checkout's "Email me with news and offers" box ticked.
+    accepts_marketing: bool
 
 
 def catalog(rng: random.Random) -> list[Product]:
@@ -153,6 +157,8 @@ def _shopper(seed: int, index: int, span: timedelta, products: int) -> Shopper:
     if kind is Kind.CART and rng.random() > 0.35:
         email = None  # most cart builders never say who they are
     phone = f"+1212555{index % 10000:04d}" if email and not bot and rng.random() < 0.12 else None
+    # Drawn apart, so adding it left every other draw of a seed as it was.
+    ticks = random.Random(f"{seed}:marketing:{index}").random()  # noqa: S311 - a simulation
     return Shopper(
         index=index,
         kind=kind,
@@ -169,6 +175,7 @@ def _shopper(seed: int, index: int, span: timedelta, products: int) -> Shopper:
         base_buys=abandons and rng.random() < BASE_RETURN[kind],
         base_return=timedelta(hours=2) + timedelta(hours=rng.expovariate(1 / 30)),
         other_device=rng.random() < 0.25,
+        accepts_marketing=ticks < ACCEPTS_MARKETING,
     )
 
 

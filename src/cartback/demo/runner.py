@@ -1,14 +1,19 @@
 """
-Plays the simulated shop through the real service: a custom store with the shipped flows,
-Segment batches on `/v1/batch`, captures with consent on `/v1/capture`, restore-link clicks on
-`/r/…` (links read from the outbox the worker wrote), orders; the real worker's due work at
-every step of the simulated clock. The simulator keeps the truth (which orders a touch caused)
-beside what the report measures.
+Plays the simulated shop through the real service: a Shopify store with the shipped flows, whose
+platform sends signed webhooks (`products/create|update` for the catalog and its stock,
+`carts/create`, `checkouts/create`, `orders/create`) and whose storefront snippet sends Segment
+batches on `/v1/batch` (product views, payment failures) and captures with consent on
+`/v1/capture`; restore-link clicks on `/r/…` (links read from the outbox the worker wrote); the
+real worker's due work at every step of the simulated clock. The simulator keeps the truth
+(which orders a touch caused) beside what the report measures.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import heapq
+import hmac
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,11 +30,22 @@ from cartback.bootstrap import Container
 from cartback.demo.model import Kind, Product, Shopper, catalog, population, respond
 from cartback.engine.clock import SimulatedClock
 from cartback.services.flows import apply_flows, shipped_source
-from cartback.services.stores import CreatedStore, StoreSettings, create_store
+from cartback.services.stores import (
+    CreatedStore,
+    StoreSettings,
+    add_webhook_secret,
+    create_store,
+)
 from cartback.store.tables import carts, enrollments, outbox_messages
 
-DOMAIN = "demo-shop.example"
+DOMAIN = "demo-tea-shop.myshopify.com"
 ORIGIN = f"https://{DOMAIN}"
+#: The Shopify app's client secret, which signs its webhooks (`X-Shopify-Hmac-Sha256`).
+APP_SECRET = "shpss_cartback_demo_app"  # noqa: S105 - a simulated app, not a credential
+API_VERSION = "2025-10"
+#: Where the simulated shop's Shopify ids start (products and variants are numeric there).
+PRODUCT_IDS = 8_000_000_000
+VARIANT_IDS = 44_000_000_000
 EMAIL_CONSENT = "Save my cart and email me a link to come back."
 SMS_CONSENT = "Text me my cart link. Msg & data rates may apply. Reply STOP to opt out."
 _LINK = re.compile(r"https?://[^/\s\"']+(/r/[A-Za-z0-9_\-.~]+)")
@@ -105,6 +121,12 @@ class Simulation:
         self._batch: list[dict[str, Any]] = []
         self._state = _State()
         self._seen: set[str] = set()
+        self._deliveries = 0
+        #: Products whose stock changed this step (one `products/update` each at its end).
+        self._sold: set[str] = set()
+        self._product_numbers = {
+            key: number for number, key in enumerate(dict.fromkeys(p.id for p in self._products))
+        }
 
     def run(self, progress: Progress | None = None) -> DemoResult:
         """
@@ -120,11 +142,14 @@ class Simulation:
         app = create_app(self._container)
         with TestClient(app, base_url="http://127.0.0.1:8000") as client:
             self._client = client
+            for key in self._product_numbers:
+                self._product_webhook("products/create", key, self._options.start)
             for number in range(1, total + 1):
                 now = self._options.start + self._options.step * number
                 self._clock.set(now)
                 self._play_until(now)
                 self._flush()
+                self._send_stock(now)
                 if self._drain(worker):
                     self._read_outbox()
                 if progress is not None:
@@ -140,12 +165,19 @@ class Simulation:
             box=self._container.box,
             settings=StoreSettings(
                 name="Demo Tea Shop",
-                platform="custom",
+                platform="shopify",
                 domains=[DOMAIN],
                 currency="USD",
                 timezone="America/New_York",
                 country="US",
             ),
+        )
+        add_webhook_secret(
+            uow=self._container.uow_factory(),
+            clock=self._clock,
+            box=self._container.box,
+            store_id=created.store.id,
+            secret=APP_SECRET,
         )
         apply_flows(
             uow=self._container.uow_factory(),
@@ -182,21 +214,22 @@ class Simulation:
         if not items:
             self._state.out_of_stock += 1  # everything they wanted had sold out: they leave
             return
-        for product, quantity in items:
-            props = {**self._line(product, quantity), "cart_id": _cart(shopper)}
-            self._track(shopper, at, "Product Added", props)
+        # Shopify's own record of the cart; the snippet's view events above name the same cart
+        # token, which is how the visitor (and a capture on the cart page) meets the cart.
+        added = at + timedelta(minutes=1)
+        self._webhook("carts/create", self._cart_document(shopper, items, added), added)
         if shopper.captures and shopper.email:
             self._capture(shopper)
         if shopper.kind is Kind.CART:
             self._plan_base_return(shopper, at)
             return
-        self._identify(shopper, at, shopper.anonymous_id)
-        self._track(shopper, at, "Checkout Started", self._cart_props(shopper, items))
+        started = at + timedelta(minutes=3)
+        self._webhook("checkouts/create", self._checkout_document(shopper, items, started), started)
         if shopper.kind is Kind.PAYMENT_FAILED:
             props = {"cart_id": _cart(shopper), "reason": shopper.reason}
-            self._track(shopper, at, "Payment Failed", props)
+            self._track(shopper, started + timedelta(minutes=2), "Payment Failed", props)
         if shopper.kind is Kind.BUYER:
-            self._order(shopper, at + timedelta(minutes=4), incremental=False)
+            self._order(shopper, at + timedelta(minutes=6), incremental=False)
         elif shopper.kind is not Kind.BOT:
             self._plan_base_return(shopper, at)
 
@@ -206,16 +239,26 @@ class Simulation:
 
     def _order(self, shopper: Shopper, at: datetime, *, incremental: bool) -> None:
         items = [(i, q) for i, q in shopper.items if self._stock[i] > 0] or list(shopper.items)
-        props = self._cart_props(shopper, items)
-        anonymous_id = shopper.anonymous_id
+        cart_token = _cart(shopper)
         if shopper.other_device and shopper.kind is not Kind.BUYER and shopper.email:
-            anonymous_id = f"{shopper.anonymous_id}-phone"  # back on another device
-            self._identify(shopper, at, anonymous_id)
-        props["order_id"] = f"order-{self._options.seed}-{shopper.index}"
-        self._track(shopper, at, "Order Completed", props, anonymous_id=anonymous_id)
+            # Back on another device: a new Shopify cart, known to be theirs by the email only.
+            cart_token = f"{cart_token}-phone"
+        document = {
+            **self._resource(shopper, items, at),
+            "id": 5_000_000_000 + shopper.index,
+            "name": f"#{1000 + shopper.index}",
+            "order_number": 1000 + shopper.index,
+            "cart_token": cart_token,
+            "checkout_token": f"ck-{_cart(shopper)}" if cart_token == _cart(shopper) else None,
+            "financial_status": "paid",
+            "processed_at": at.isoformat(),
+        }
+        self._webhook("orders/create", document, at)
         for product, quantity in items:
+            if self._stock[product] > 0:
+                self._sold.add(self._products[product].id)
             self._stock[product] = max(0, self._stock[product] - quantity)
-        self._state.bought[shopper.index] = Decimal(str(props["total"]))
+        self._state.bought[shopper.index] = Decimal(document["total_price"])
         if incremental:
             self._state.incremental.add(shopper.index)
 
@@ -223,8 +266,7 @@ class Simulation:
         path, buys = data
         if shopper.index in self._state.bought:
             return
-        own = {shopper.anonymous_id, f"{shopper.anonymous_id}-phone"}
-        if any(message["anonymousId"] in own for message in self._batch):
+        if any(message["anonymousId"] == shopper.anonymous_id for message in self._batch):
             self._flush()  # their own events go first; others' may wait for the step's batch
         headers = {"User-Agent": shopper.agent}
         self._client.get(path, headers=headers, follow_redirects=False)
@@ -256,39 +298,20 @@ class Simulation:
     # -- messages ------------------------------------------------------------------------
 
     def _track(
-        self,
-        shopper: Shopper,
-        at: datetime,
-        event: str,
-        properties: dict[str, Any],
-        *,
-        anonymous_id: str | None = None,
+        self, shopper: Shopper, at: datetime, event: str, properties: dict[str, Any]
     ) -> None:
         self._batch.append(
             {
                 "type": "track",
                 "event": event,
                 "messageId": f"m-{self._options.seed}-{len(self._batch)}-{self._serial}-{event}",
-                "anonymousId": anonymous_id or shopper.anonymous_id,
+                "anonymousId": shopper.anonymous_id,
                 "timestamp": at.isoformat(),
                 "context": {"userAgent": shopper.agent},
                 "properties": properties,
             }
         )
         self._serial += 1
-
-    def _identify(self, shopper: Shopper, at: datetime, anonymous_id: str) -> None:
-        self._serial += 1
-        self._batch.append(
-            {
-                "type": "identify",
-                "messageId": f"i-{self._options.seed}-{shopper.index}-{self._serial}",
-                "anonymousId": anonymous_id,
-                "timestamp": at.isoformat(),
-                "context": {"userAgent": shopper.agent},
-                "traits": {"email": shopper.email},
-            }
-        )
 
     def _flush(self) -> None:
         if not self._batch:
@@ -299,27 +322,135 @@ class Simulation:
             self._client.post("/v1/batch", json={"batch": chunk}, headers=headers)
         self._batch = []
 
+    def _webhook(self, topic: str, document: dict[str, Any], at: datetime) -> None:
+        """
+        Deliver one webhook as Shopify does: the raw JSON body signed with the app's secret.
+        """
+        self._deliveries += 1
+        body = orjson.dumps(document)
+        digest = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).digest()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Hmac-Sha256": base64.b64encode(digest).decode(),
+            "X-Shopify-Shop-Domain": DOMAIN,
+            "X-Shopify-API-Version": API_VERSION,
+            "X-Shopify-Webhook-Id": f"wh-{self._options.seed}-{self._deliveries}",
+            "X-Shopify-Event-Id": f"ev-{self._options.seed}-{self._deliveries}",
+            "X-Shopify-Triggered-At": at.isoformat(),
+        }
+        url = f"/webhooks/shopify/{self._created.store.id}"
+        response = self._client.post(url, content=body, headers=headers)
+        if response.status_code != 200:
+            raise RuntimeError(f"{topic} was refused: {response.status_code} {response.text}")
+
+    def _send_stock(self, now: datetime) -> None:
+        for key in sorted(self._sold):
+            self._product_webhook("products/update", key, now)
+        self._sold.clear()
+
+    def _product_webhook(self, topic: str, key: str, at: datetime) -> None:
+        """
+        A product with its three variants and their stock now (`inventory_policy: deny`, so
+        Shopify stops selling at zero and Cartback keeps the count).
+        """
+        variants = [(i, p) for i, p in enumerate(self._products) if p.id == key]
+        first = variants[0][1]
+        number = self._product_numbers[key]
+        document = {
+            "id": PRODUCT_IDS + number,
+            "title": first.name,
+            "handle": _handle(first),
+            "product_type": first.category,
+            "vendor": "Demo Tea Co.",
+            "status": "active",
+            "tags": "sale" if first.on_sale else "",
+            "updated_at": at.isoformat(),
+            "variants": [
+                {
+                    "id": VARIANT_IDS + index,
+                    "product_id": PRODUCT_IDS + number,
+                    "sku": product.variant,
+                    "title": product.variant.rsplit("-", 1)[-1],
+                    "price": str(product.price),
+                    "inventory_management": "shopify",
+                    "inventory_policy": "deny",
+                    "inventory_quantity": self._stock[index],
+                }
+                for index, product in variants
+            ],
+        }
+        self._webhook(topic, document, at)
+
     def _line(self, index: int, quantity: int) -> dict[str, Any]:
+        """
+        A product as the storefront snippet describes it (Segment's ecommerce properties).
+        """
         product = self._products[index]
         return {
-            "product_id": product.id,
-            "variant": product.variant,
+            "product_id": str(PRODUCT_IDS + self._product_numbers[product.id]),
+            "variant_id": str(VARIANT_IDS + index),
+            "variant": product.variant.rsplit("-", 1)[-1],
             "sku": product.variant,
             "name": product.name,
             "category": product.category,
             "price": float(product.price),
             "quantity": quantity,
             "currency": "USD",
+            "url": f"{ORIGIN}/products/{_handle(product)}",
         }
 
-    def _cart_props(self, shopper: Shopper, items: list[tuple[int, int]]) -> dict[str, Any]:
-        lines = [self._line(i, q) for i, q in items]
+    def _resource(
+        self, shopper: Shopper, items: list[tuple[int, int]], at: datetime
+    ) -> dict[str, Any]:
+        """
+        What Shopify's carts, checkouts and orders share: the lines, the total, the times.
+        """
+        lines = [
+            {
+                "product_id": PRODUCT_IDS + self._product_numbers[self._products[i].id],
+                "variant_id": VARIANT_IDS + i,
+                "sku": self._products[i].variant,
+                "title": self._products[i].name,
+                "variant_title": self._products[i].variant.rsplit("-", 1)[-1],
+                "quantity": q,
+                "price": str(self._products[i].price),
+            }
+            for i, q in items
+        ]
         total = sum((self._products[i].price * q for i, q in items), Decimal(0))
         return {
-            "cart_id": _cart(shopper),
-            "products": lines,
-            "total": float(total),
+            "line_items": lines,
             "currency": "USD",
+            "total_price": str(total),
+            "created_at": at.isoformat(),
+            "updated_at": at.isoformat(),
+            "email": shopper.email,
+            "phone": shopper.phone,
+        }
+
+    def _cart_document(
+        self, shopper: Shopper, items: list[tuple[int, int]], at: datetime
+    ) -> dict[str, Any]:
+        document = self._resource(shopper, items, at)
+        del document["email"], document["phone"], document["total_price"]
+        return {**document, "id": _cart(shopper), "token": _cart(shopper)}
+
+    def _checkout_document(
+        self, shopper: Shopper, items: list[tuple[int, int]], at: datetime
+    ) -> dict[str, Any]:
+        """
+        The checkout with what the shopper typed: their email (and phone), and Shopify's
+        marketing boxes (an unticked box is recorded as a refusal, so those carts get no email).
+        """
+        return {
+            **self._resource(shopper, items, at),
+            "id": 6_000_000_000 + shopper.index,
+            "token": f"ck-{_cart(shopper)}",
+            "cart_token": _cart(shopper),
+            "buyer_accepts_marketing": shopper.accepts_marketing,
+            "buyer_accepts_sms_marketing": shopper.accepts_marketing and shopper.phone is not None,
+            "completed_at": None,
         }
 
     def _read_outbox(self) -> None:
@@ -435,6 +566,10 @@ def _with_holdout(text: str, share: float | None) -> str:
 
 def _cart(shopper: Shopper) -> str:
     return f"cart-{shopper.anonymous_id}"
+
+
+def _handle(product: Product) -> str:
+    return f"{product.category}-{product.id}"
 
 
 def _consent(channel: str, text: str, version: str) -> dict[str, Any]:

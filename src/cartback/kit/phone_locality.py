@@ -61,6 +61,18 @@ def phone_locality(e164: str) -> PhoneLocality:
     return PhoneLocality(country=country, area_code=area_code, us_state=state, timezones=zones)
 
 
+def phone_country(e164: str) -> str | None:
+    """
+    The country a number in E.164 belongs to (ISO 3166 alpha-2), or None; unlike
+    `phone_locality`, never reads the geocoder.
+    """
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.region_code_for_number(number) or None
+
+
 def us_state_from_libphonenumber(e164: str) -> str | None:
     """
     libphonenumber's own idea of a US number's state, used to cross-check our table.

@@ -36,7 +36,7 @@ from cartback.domain.reasons import Reason
 from cartback.domain.stores import Store
 from cartback.domain.time import Clock
 from cartback.kit.ids import new_id
-from cartback.kit.phone_locality import phone_locality
+from cartback.kit.phone_locality import phone_country
 from cartback.services._contacts import resolve_contact
 from cartback.services.audiences import leave_audiences, leave_on_withdrawal
 from cartback.services.redemption import redeem_offers
@@ -185,11 +185,21 @@ class _Batch:
             log.warning("ingest.event.rejected", message_id=message.message_id, reason=str(error))
             return EventOutcome.REJECTED
         if outcome is Outcome.APPLIED:
-            self._keep(replace(record, cart=cart, contact_id=contact_id or record.contact_id))
+            owner = record.visitor_id or (visitor.id if visitor else None)
+            self._keep(
+                replace(
+                    record,
+                    cart=cart,
+                    visitor_id=owner,
+                    contact_id=contact_id or record.contact_id,
+                )
+            )
             self._note_origin(record.id, message)
             self._record_order(message, self.carts[cart.key])
             if cart.status is CartStatus.RECOVERED and record.cart.status is not cart.status:
                 self.recovered.append(cart.key)
+        elif outcome is Outcome.STALE and message.cart_key:
+            self._note_late(record, message, visitor, contact_id, bot=bot)
         if not cart.is_bot:
             self._learn(message.event)
         return _OUTCOMES[outcome]
@@ -236,6 +246,31 @@ class _Batch:
                     self.uow, cart_recovered(record, record.cart, order_id=order_id, now=self.now)
                 )
 
+    def _note_late(
+        self,
+        record: CartRecord,
+        message: Inbound,
+        visitor: Visitor | None,
+        contact_id: str | None,
+        *,
+        bot: bool,
+    ) -> None:
+        """
+        An event older than the cart's state changes no items or stage, but still says who the
+        cart belongs to, on what device, and whether a robot is behind it: a storefront's view
+        events often arrive after the platform's webhook has created the cart. Owners are
+        filled in where the cart has none, never replaced.
+        """
+        filled = replace(
+            record,
+            cart=replace(record.cart, is_bot=True) if bot else record.cart,
+            visitor_id=record.visitor_id or (visitor.id if visitor else None),
+            contact_id=record.contact_id or contact_id,
+        )
+        if filled != record:
+            self._keep(filled)
+        self._note_origin(record.id, message)
+
     def _note_origin(self, cart_id: str, message: Inbound) -> None:
         """
         Keep what the message says of the cart's device and country (`domain/origin.py`).
@@ -245,7 +280,7 @@ class _Batch:
             device=device_of(message.user_agent) if message.user_agent else None,
             country=guess_country(
                 address=message.country,
-                phone=phone_locality(phone).country if phone else None,
+                phone=phone_country(phone) if phone else None,
                 locale=locale_region(message.locale),
             ),
         )

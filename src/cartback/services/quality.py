@@ -70,7 +70,8 @@ def check_outgoing(
     """
     texts = _texts(message)
     found = message_links(texts, links.base_url)
-    record = _cart_of(uow, touch)
+    carts = _CartsOfTouches(uow)
+    record = carts.of(touch)
     facts = MessageFacts(
         store_id=touch.store_id,
         touch_id=touch.id,
@@ -78,7 +79,7 @@ def check_outgoing(
         contact_id=terms.contact_id,
         texts=texts,
         base_url=links.base_url,
-        links={link_key(link): _link_facts(uow, links, link, terms) for link in found},
+        links={link_key(link): _link_facts(uow, carts, links, link, terms) for link in found},
         offer_code=terms.offer_code,
         offers=_offers(uow, touch, terms.offer_code),
         stock=cart_stock(uow, record) if record is not None else (),
@@ -93,7 +94,11 @@ def _texts(message: OutboundMessage) -> tuple[str, ...]:
 
 
 def _link_facts(
-    uow: UnitOfWork, links: LinkReader, link: MessageLink, terms: QualityTerms
+    uow: UnitOfWork,
+    carts: _CartsOfTouches,
+    links: LinkReader,
+    link: MessageLink,
+    terms: QualityTerms,
 ) -> LinkFacts:
     if link.kind == "s":
         code = normalised_code(link.token)
@@ -108,8 +113,8 @@ def _link_facts(
             return LinkFacts(authentic=False)
         store_id, touch_id = target.store_id, target.touch_id
         expires_at = target.signed_at + terms.link_lifetime
-    named = uow.touches.get(touch_id)
-    record = _cart_of(uow, named) if named is not None and named.store_id == store_id else None
+    named = carts.touch(touch_id)
+    record = carts.of(named) if named is not None and named.store_id == store_id else None
     return LinkFacts(
         authentic=True,
         store_id=store_id,
@@ -120,9 +125,29 @@ def _link_facts(
     )
 
 
-def _cart_of(uow: UnitOfWork, touch: TouchRecord) -> CartRecord | None:
-    key = uow.touches.cart_key(touch.cart_id)
-    return uow.carts.get(touch.store_id, key) if key is not None else None
+class _CartsOfTouches:
+    """
+    Touches and their carts read once per check: a message's links nearly always name its own
+    touch, whose cart the check has already read.
+    """
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+        self._touches: dict[str, TouchRecord | None] = {}
+        self._carts: dict[tuple[str, str], CartRecord | None] = {}
+
+    def touch(self, touch_id: str) -> TouchRecord | None:
+        if touch_id not in self._touches:
+            self._touches[touch_id] = self._uow.touches.get(touch_id)
+        return self._touches[touch_id]
+
+    def of(self, touch: TouchRecord) -> CartRecord | None:
+        self._touches.setdefault(touch.id, touch)
+        ref = (touch.store_id, touch.cart_id)
+        if ref not in self._carts:
+            key = self._uow.touches.cart_key(touch.cart_id)
+            self._carts[ref] = self._uow.carts.get(touch.store_id, key) if key is not None else None
+        return self._carts[ref]
 
 
 def _items(record: CartRecord) -> int:

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -317,9 +318,15 @@ def _timezone(value: str) -> str:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Berlin") from None
-    if name not in available_timezones() and name != "UTC":
+    if name not in _zone_names() and name != "UTC":
         raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Berlin")
     return name
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    # `available_timezones()` walks the time zone database's files on every call.
+    return frozenset(available_timezones())
 
 
 def _country(value: str) -> str:

@@ -5,6 +5,7 @@ The catalog: `catalog_items` (one row per store and item key) and `stock_watches
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, case, delete, func, null, or_, select, true
@@ -12,7 +13,7 @@ from sqlalchemy import ColumnElement, Connection, and_, case, delete, func, null
 from cartback.domain.catalog import LEARNED_DETAILS, CatalogItem, WatchReason
 from cartback.domain.feeds import MAX_FEED_ID, CatalogVersion
 from cartback.domain.ports import SimilarItem, StockWatch
-from cartback.store.repositories import dialect_insert
+from cartback.store.repositories import insert_for
 from cartback.store.tables import catalog_items, stock_watches
 
 _SKU = "s:"
@@ -78,16 +79,7 @@ class SqlCatalogRepository:
             return
         # Sorted, so two writers of the same items lock them in the same order (no deadlock).
         rows = [_row(store_id, item) for item in sorted(items, key=lambda i: i.key)]
-        statement = dialect_insert(self._db, catalog_items).values(rows)
-        self._db.execute(
-            statement.on_conflict_do_update(
-                index_elements=[catalog_items.c.store_id, catalog_items.c.item_key],
-                set_={
-                    **{name: statement.excluded[name] for name in _UPDATED},
-                    **_kept_values(statement.excluded),
-                },
-            )
-        )
+        self._db.execute(_upsert_statement(self._db.dialect.name), rows)
 
     def learn(self, store_id: str, items: Sequence[CatalogItem]) -> None:
         """
@@ -103,13 +95,7 @@ class SqlCatalogRepository:
         if not latest:
             return
         rows = [_row(store_id, latest[key]) for key in sorted(latest)]
-        statement = dialect_insert(self._db, catalog_items).values(rows)
-        self._db.execute(
-            statement.on_conflict_do_update(
-                index_elements=[catalog_items.c.store_id, catalog_items.c.item_key],
-                set_=_learned_values(statement.excluded),
-            )
-        )
+        self._db.execute(_learn_statement(self._db.dialect.name), rows)
 
     def watch(self, store_id: str, cart_id: str, watches: Sequence[StockWatch]) -> None:
         """
@@ -266,6 +252,32 @@ def _kept_values(new: Any) -> dict[str, ColumnElement[Any]]:
     }
     values.update({name: func.coalesce(new[name], old[name]) for name in _PAGE})
     return values
+
+
+# The two catalog writes are built once per database kind and take their rows as parameters:
+# built per call (and with `.values(rows)`, which SQLAlchemy cannot cache), their expressions
+# cost more than the writes, and ingestion learns the catalog in every batch.
+
+
+@cache
+def _upsert_statement(dialect: str) -> Any:
+    statement = insert_for(dialect, catalog_items)
+    return statement.on_conflict_do_update(
+        index_elements=[catalog_items.c.store_id, catalog_items.c.item_key],
+        set_={
+            **{name: statement.excluded[name] for name in _UPDATED},
+            **_kept_values(statement.excluded),
+        },
+    )
+
+
+@cache
+def _learn_statement(dialect: str) -> Any:
+    statement = insert_for(dialect, catalog_items)
+    return statement.on_conflict_do_update(
+        index_elements=[catalog_items.c.store_id, catalog_items.c.item_key],
+        set_=_learned_values(statement.excluded),
+    )
 
 
 def _learned_values(new: Any) -> dict[str, ColumnElement[Any]]:

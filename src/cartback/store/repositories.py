@@ -37,9 +37,14 @@ def dialect_insert(connection: Connection, table: Any) -> Any:
     """
     An INSERT that knows `ON CONFLICT` for the connection's database.
     """
-    if connection.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+    return insert_for(connection.dialect.name, table)
+
+
+def insert_for(dialect: str, table: Any) -> Any:
+    """
+    An INSERT that knows `ON CONFLICT` for a database kind (`Dialect.name`).
+    """
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
 class SqlStoreRepository:

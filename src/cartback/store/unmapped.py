@@ -40,7 +40,7 @@ class SqlUnmappedEventRepository:
             }
             for name in sorted(counts)
         ]
-        statement = dialect_insert(self._db, unmapped_events).values(rows)
+        statement = dialect_insert(self._db, unmapped_events)  # rows as parameters: cached
         table, new = unmapped_events.c, statement.excluded
         self._db.execute(
             statement.on_conflict_do_update(
@@ -57,7 +57,8 @@ class SqlUnmappedEventRepository:
                         else_=table.last_seen_at,
                     ),
                 },
-            )
+            ),
+            rows,
         )
 
     def list_recent(self, store_id: str, *, limit: int) -> list[UnmappedEvent]:

@@ -20,7 +20,7 @@ log = structlog.get_logger(__name__)
 CHANNEL = "cartback_due"
 _MARK = "cartback.due_work"
 #: How long the listener blocks per wait: bounds how long `stop()` takes.
-_WAIT_SECONDS = 0.5
+_WAIT_SECONDS = 0.1
 _MAX_BACKOFF_SECONDS = 8.0
 
 

@@ -37,8 +37,9 @@ class AdminState:
     #: Cookies are `Secure` over https, and always in production (behind a TLS proxy).
     always_secure: bool
     base_url: str
-    #: argon2-cffi's parameter profile (`CARTBACK_PASSWORD_HASH_PROFILE`).
-    hash_profile: str = "rfc_9106_low_memory"
+    #: argon2-cffi's parameter profile (`CARTBACK_PASSWORD_HASH_PROFILE`, whose default the
+    #: settings own).
+    hash_profile: str
     per_email: RateLimiter = field(default_factory=_per_email)
     per_address: RateLimiter = field(default_factory=_per_address)
 

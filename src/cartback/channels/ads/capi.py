@@ -23,6 +23,7 @@ import httpx
 import orjson
 import structlog
 
+from cartback.channels._lazy_http import LazyClient
 from cartback.domain.conversions import AnswerKind, SendAnswer
 
 log = structlog.get_logger(__name__)
@@ -55,7 +56,7 @@ class MetaConversionsClient:
     ) -> None:
         self._api_url = api_url.rstrip("/")
         self._api_version = api_version
-        self._client = httpx.Client(timeout=timeout, transport=transport)
+        self._client = LazyClient(lambda: httpx.Client(timeout=timeout, transport=transport))
 
     def send(
         self,
@@ -73,7 +74,7 @@ class MetaConversionsClient:
             form["test_event_code"] = test_event_code
         url = f"{self._api_url}/{self._api_version}/{pixel_id}/events"
         try:
-            response = self._client.post(url, data=form)
+            response = self._client.get().post(url, data=form)
         except httpx.TransportError as error:
             log.warning(
                 "conversions.meta.unreachable", pixel_id=pixel_id, error=type(error).__name__
