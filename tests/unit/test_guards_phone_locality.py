@@ -8,7 +8,12 @@ from __future__ import annotations
 import pytest
 
 from cartback.domain.us_area_codes import STRICT_STATE_AREA_CODES
-from cartback.kit.phone_locality import PhoneLocality, phone_locality, us_state_from_libphonenumber
+from cartback.kit.phone_locality import (
+    PhoneLocality,
+    phone_country,
+    phone_locality,
+    us_state_from_libphonenumber,
+)
 
 
 @pytest.mark.parametrize(
@@ -51,3 +56,18 @@ def test_the_area_code_table_agrees_with_libphonenumber() -> None:
     # then
     assert {} == disagreements
     assert set() == missing
+
+
+@pytest.mark.parametrize(
+    "number", ["+12125550123", "+33612345678", "+4915112345678", "+61412345678", "+18005550199"]
+)
+def test_phone_country_agrees_with_the_full_locality(number: str) -> None:
+    """
+    Ingestion's country read (no geocoder) gives the country the full locality gives.
+    """
+    assert phone_locality(number).country == phone_country(number)
+
+
+@pytest.mark.parametrize("number", ["", "not a number", "+999"])
+def test_phone_country_of_no_number_is_none(number: str) -> None:
+    assert phone_country(number) is None
