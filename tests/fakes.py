@@ -13,6 +13,7 @@ import base64
 import copy
 import json
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from decimal import Decimal
@@ -593,12 +594,21 @@ class InMemoryCartRepository:
         found = [r for r in self._of_store(store_id) if r.cart.checkout_id == checkout_id]
         return max(found, key=_by_activity, default=None)
 
-    def add(self, records: Sequence[CartRecord], *, now: datetime) -> None:
+    def add(
+        self,
+        records: Sequence[CartRecord],
+        *,
+        now: datetime,
+        origins: Mapping[str, CartOrigin] | None = None,
+    ) -> None:
         check_aware(now, "now")
         for record in records:
             if record.id in self._db.carts or self.get(record.store_id, record.cart.key):
                 raise FakeIntegrityError(f"cart {record.cart.key!r} exists")
             self._db.carts[record.id] = record
+            origin = (origins or {}).get(record.id)
+            if origin is not None and origin != CartOrigin():
+                self._db.cart_origins[record.id] = origin
 
     def update(self, records: Sequence[CartRecord], *, now: datetime) -> None:
         check_aware(now, "now")
@@ -2243,6 +2253,9 @@ class FakeUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         self._working = None
+
+    def pipelined(self) -> AbstractContextManager[None]:
+        return nullcontext()
 
     def commit(self) -> None:
         """

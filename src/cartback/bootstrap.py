@@ -259,10 +259,13 @@ def bootstrap(
     clock: Clock | None = None,
     application_name: str = "cartback",
     checkpoints_elsewhere: bool = False,
+    ping_on_checkout: bool = True,
 ) -> Container:
     """
     Build the container for a process (`application_name` shows in `pg_stat_activity`;
-    `checkpoints_elsewhere`: this process checkpoints SQLite's log in the background).
+    `checkpoints_elsewhere`: this process checkpoints SQLite's log in the background;
+    `ping_on_checkout` False: this process retries a transaction that met a dropped
+    connection itself, so it need not spend a round trip testing each one).
     """
     clock = clock or SystemClock()
     email_channel = _email_channel(settings, clock)  # a bad setting stops the start
@@ -270,6 +273,7 @@ def bootstrap(
         settings.database_url,
         application_name=application_name,
         checkpoints_elsewhere=checkpoints_elsewhere,
+        ping_on_checkout=ping_on_checkout,
     )
     return Container(
         settings=settings,

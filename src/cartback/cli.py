@@ -166,6 +166,7 @@ def serve(
     import uvicorn
 
     from cartback.api.app import create_app
+    from cartback.kit.runtime import freeze_startup_objects
     from cartback.store.migrate import ensure_migrated
 
     with cli_errors():
@@ -183,8 +184,10 @@ def serve(
         typer.echo(f"cartback serving on http://{host}:{port}", err=True)
         try:
             if workers == 1:
+                app = create_app(container, bench_routes=bench_routes)
+                freeze_startup_objects()
                 uvicorn.run(
-                    create_app(container, bench_routes=bench_routes),
+                    app,
                     host=host,
                     port=port,
                     log_config=None,
@@ -286,6 +289,7 @@ def worker(
     Run the worker alone; many may run against one PostgreSQL.
     """
     from cartback.engine.worker import run_workers
+    from cartback.kit.runtime import freeze_startup_objects
     from cartback.store.migrate import ensure_migrated
 
     with cli_errors():
@@ -296,6 +300,7 @@ def worker(
             concurrency = 1
         loops = [container.new_worker(name=f"worker-{n}") for n in range(concurrency)]
         _on_signals(lambda: [w.stop() for w in loops])
+        freeze_startup_objects()
         processed = run_workers(loops, once=once)
         if once:
             typer.echo(f"processed {processed} due carts")

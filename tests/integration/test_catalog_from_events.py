@@ -180,6 +180,33 @@ def test_the_newest_event_speaks_for_an_unread_item_whatever_the_arrival_order(
     assert ("Mug 2 - Blue", Decimal("20")) == (item.title, item.price)
 
 
+def test_one_batch_teaches_every_item_it_shows_new_and_known_alike(
+    client: TestClient, store: CreatedStore, container: Container
+) -> None:
+    """
+    A batch naming a known item and two new ones (one of them twice) learns all three in
+    its one write, each with its own details, the repeated one with its newest.
+    """
+    # given
+    send(client, store, mug_viewed())
+    # when
+    send(
+        client,
+        store,
+        mug_viewed(properties={"price": 16}),
+        mug_viewed(properties={"variant_id": "42", "variant": "Red", "price": 17}),
+        mug_viewed(properties={"variant_id": "43", "variant": "Green", "price": 18}),
+        mug_viewed(properties={"variant_id": "43", "variant": "Green", "price": 19}),
+    )
+    # then
+    items = {key: learned(container, store, key) for key in ("v:41", "v:42", "v:43")}
+    assert {
+        "v:41": ("Mug - Blue", Decimal("16")),
+        "v:42": ("Mug - Red", Decimal("17")),
+        "v:43": ("Mug - Green", Decimal("19")),
+    } == {key: (item.title, item.price) for key, item in items.items() if item is not None}
+
+
 def test_links_off_the_store_domains_bots_and_rejected_events_teach_nothing(
     client: TestClient, store: CreatedStore, container: Container
 ) -> None:

@@ -21,6 +21,7 @@ from cartback.bootstrap import Container
 from cartback.domain.cart import Cart, CartStatus
 from cartback.domain.events import MAX_LINES, MAX_QUANTITY, MAX_UNIT_PRICE, LineItem, Stage
 from cartback.domain.ingest import EventOutcome, Inbound, MessageKind
+from cartback.domain.origin import CartOrigin, Device
 from cartback.domain.ports import CartRecord, OrderRecord, VisitorSeen
 from cartback.engine.clock import SimulatedClock
 from cartback.kit.ids import new_id
@@ -919,3 +920,63 @@ def test_a_read_only_read_leaves_the_cart_claimable(
             claimed = worker.carts.claim_due(now=now, limit=10)
     # then
     assert [record.id] == [r.id for r in claimed]
+
+
+def test_pipelined_writes_are_committed_like_any_others(
+    uow_factory: SqlUnitOfWorkFactory,
+    cart_factory: Callable[..., CartRecord],
+    clock: SimulatedClock,
+) -> None:
+    """
+    Writes sent in one pipelined block (one round trip on PostgreSQL) land as if sent one by
+    one: a new cart with its lines and its origin, and a stored cart's new state.
+    """
+    # given
+    stored = cart_factory()
+    fresh = replace(stored, id=new_id("ca"), cart=replace(stored.cart, key="pipelined"))
+    moved = replace(stored, cart=replace(stored.cart, stage=Stage.CHECKOUT))
+    origin = CartOrigin(device=Device.MOBILE)
+    # when
+    with uow_factory() as uow:
+        with uow.pipelined():
+            uow.carts.add([fresh], now=clock.now(), origins={fresh.id: origin})
+            uow.carts.update([moved], now=clock.now())
+        uow.commit()
+    # then
+    with uow_factory() as uow:
+        found = uow.carts.get_many(stored.store_id, ["pipelined", stored.cart.key])
+        origins = uow.carts.origins([fresh.id])
+    assert (fresh.cart.lines, Stage.CHECKOUT, {fresh.id: origin}) == (
+        found["pipelined"].cart.lines,
+        found[stored.cart.key].cart.stage,
+        origins,
+    )
+
+
+def test_a_pipelined_unique_key_race_is_an_integrity_error_and_writes_nothing(
+    uow_factory: SqlUnitOfWorkFactory,
+    cart_factory: Callable[..., CartRecord],
+    clock: SimulatedClock,
+) -> None:
+    """
+    A failure inside a pipelined block surfaces at its end as SQLAlchemy's `IntegrityError`
+    (what ingestion retries on), and the transaction's other writes are rolled back.
+    """
+    # given
+    stored = cart_factory()
+    other = replace(stored, id=new_id("ca"), cart=replace(stored.cart, key="other"))
+    twin = replace(stored, id=new_id("ca"))  # the same cart key: a concurrent first sighting
+
+    def write_both() -> None:
+        with uow_factory() as uow:
+            with uow.pipelined():
+                uow.carts.add([other], now=clock.now())
+                uow.carts.add([twin], now=clock.now())
+            uow.commit()
+
+    # when
+    with pytest.raises(IntegrityError):
+        write_both()
+    # then
+    with uow_factory() as uow:
+        assert {} == uow.carts.get_many(stored.store_id, ["other"])

@@ -114,6 +114,49 @@ def test_a_dead_writer_is_replaced_and_its_requests_answered_503(
     assert {"applied": 1} == retried.outcomes
 
 
+def test_the_writer_process_outlives_its_database_connections(
+    settings_factory: Callable[..., Settings],
+    database_url: str,
+    backend: str,
+    container: Container,
+    store: CreatedStore,
+) -> None:
+    """
+    The writer does not test pooled connections before each group (a round trip per group);
+    when the server has dropped them (a restart, an administrator), the next request is still
+    stored and answered 200, on a fresh connection.
+    """
+    if backend != "postgresql":
+        pytest.skip("connections to end belong to a database server")
+    # given
+    writer = _process_writer(settings_factory, database_url)
+
+    def end_writer_connections() -> int:
+        with container.engine.connect() as connection:
+            ended = connection.exec_driver_sql(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = 'cartback-writer' AND datname = current_database()"
+            ).scalar_one()
+        return int(ended)
+
+    async def run() -> tuple[int, IngestAnswer]:
+        await writer.start()
+        try:
+            await writer.submit(_request(store, track("Product Viewed", product_id="warm")))
+            ended = await asyncio.to_thread(end_writer_connections)
+            after = await writer.submit(_request(store, track("Product Viewed", product_id="a")))
+            return ended, after
+        finally:
+            await writer.stop()
+
+    # when
+    ended, after = asyncio.run(asyncio.wait_for(run(), timeout=60))
+    # then
+    assert ended >= 1
+    assert (None, {"applied": 1}) == (after.failure, after.outcomes)
+    assert 2 == _stored(container)
+
+
 @pytest.mark.parametrize("kind", ["process", "thread"])
 def test_the_app_uses_the_writer_the_settings_ask_for(
     settings_factory: Callable[..., Settings], database_url: str, kind: str

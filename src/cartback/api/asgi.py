@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from cartback._logging import configure_logging
 from cartback.api.app import create_app
 from cartback.bootstrap import bootstrap
+from cartback.kit.runtime import freeze_startup_objects
 from cartback.settings import Settings
 
 
@@ -19,7 +20,9 @@ def create_app_from_environment() -> FastAPI:
     """
     settings = Settings()
     configure_logging(level=settings.log_level, json_logs=settings.json_logs)
-    return create_app(bootstrap(settings, application_name="cartback-serve"))
+    app = create_app(bootstrap(settings, application_name="cartback-serve"))
+    freeze_startup_objects()  # each HTTP process is its own long-running process
+    return app
 
 
 def create_bench_app_from_environment() -> FastAPI:
@@ -28,4 +31,6 @@ def create_bench_app_from_environment() -> FastAPI:
     """
     settings = Settings()
     configure_logging(level=settings.log_level, json_logs=settings.json_logs)
-    return create_app(bootstrap(settings, application_name="cartback-serve"), bench_routes=True)
+    app = create_app(bootstrap(settings, application_name="cartback-serve"), bench_routes=True)
+    freeze_startup_objects()
+    return app

@@ -32,8 +32,8 @@ from cartback.sources.segment import (
 
 log = structlog.get_logger(__name__)
 
-#: A unique-key race with another process (two first sightings of one visitor) or a lock
-#: timeout is retried; the retry sees the other transaction's rows.
+#: A unique-key race with another process (two first sightings of one visitor), a lock timeout
+#: or a dropped connection is retried; the retry sees the other transaction's rows.
 ATTEMPTS = 3
 
 
@@ -206,6 +206,11 @@ def _ingest_group(
         except (IntegrityError, OperationalError) as error:
             log.warning("ingest.retry", attempt=attempt, error=str(error.orig)[:200])
         except DBAPIError as error:
+            if error.connection_invalidated and attempt < ATTEMPTS:
+                # A pooled connection the server dropped (a restart): nothing was written on
+                # it; the pool has discarded it, and the retry takes a fresh one.
+                log.warning("ingest.retry", attempt=attempt, error=str(error.orig)[:200])
+                continue
             log.error("ingest.database.failed", error=str(error.orig)[:200])
             return (503, "the database is unavailable; retry shortly")
         except Exception:

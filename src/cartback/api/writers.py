@@ -280,9 +280,16 @@ def writer_main(connection: Connection, settings: Any) -> None:
     """
     from cartback._logging import configure_logging
     from cartback.bootstrap import bootstrap
+    from cartback.kit.runtime import freeze_startup_objects
 
     configure_logging(level=settings.log_level, json_logs=settings.json_logs)
-    container = bootstrap(settings, application_name="cartback-writer", checkpoints_elsewhere=True)
+    container = bootstrap(
+        settings,
+        application_name="cartback-writer",
+        checkpoints_elsewhere=True,
+        ping_on_checkout=False,  # `_ingest_group` retries a group that met a dropped connection
+    )
+    freeze_startup_objects()
     committers = 1 if container.is_sqlite else 2
     if container.is_sqlite:
         threading.Thread(

@@ -6,6 +6,7 @@ SQLAlchemy; the unit tests implement them in memory.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -255,7 +256,19 @@ class CartRepository(Protocol):
         self, store_id: str, *, visitor_id: str | None = None, contact_id: str | None = None
     ) -> CartRecord | None: ...
     def find_by_checkout(self, store_id: str, checkout_id: str) -> CartRecord | None: ...
-    def add(self, records: Sequence[CartRecord], *, now: datetime) -> None: ...
+    def add(
+        self,
+        records: Sequence[CartRecord],
+        *,
+        now: datetime,
+        origins: Mapping[str, CartOrigin] | None = None,
+    ) -> None:
+        """
+        Insert new carts with their lines, and the device and country `origins` knows of
+        (by cart id) in the same rows.
+        """
+        ...
+
     def update(self, records: Sequence[CartRecord], *, now: datetime) -> None: ...
     def save_states(self, records: Sequence[CartRecord], *, now: datetime) -> None: ...
     def flag_bot(
@@ -2042,6 +2055,12 @@ class UnitOfWork(Protocol):
     ) -> None: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
+    def pipelined(self) -> AbstractContextManager[None]:
+        """
+        A block of writes whose results nobody reads: PostgreSQL is sent them together and
+        answers once, instead of one round trip each. Nothing inside may read.
+        """
+        ...
 
 
 class UnitOfWorkFactory(Protocol):

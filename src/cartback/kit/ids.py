@@ -5,8 +5,8 @@ Prefixed identifiers (`st_…`, `ca_…`) that say what they name and sort by cr
 from __future__ import annotations
 
 import base64
+import os
 import random
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,8 +30,34 @@ def new_id(prefix: str) -> str:
     if source is not None:
         raw = source()
     else:
-        raw = (time.time_ns() // 1_000_000).to_bytes(6, "big") + secrets.token_bytes(7)
+        raw = (time.time_ns() // 1_000_000).to_bytes(6, "big") + _random_bytes(7)
     return f"{prefix}_{base64.b32encode(raw).translate(_CROCKFORD).decode()[:21]}"
+
+
+_POOL_BYTES = 4096
+_pool = bytearray()
+_pool_lock = threading.Lock()
+
+
+def _random_bytes(count: int) -> bytes:
+    """
+    `count` bytes from the operating system's secure source, read a page at a time: one
+    system call per id cost more than the rest of making it (measured on ingestion batches).
+    """
+    with _pool_lock:
+        if len(_pool) < count:
+            _pool.extend(os.urandom(_POOL_BYTES))
+        taken = bytes(_pool[:count])
+        del _pool[:count]
+    return taken
+
+
+def _forget_pool() -> None:
+    # A forked child must not hand out the bytes its parent will also use.
+    _pool.clear()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 #: While `seeded_ids` is active: the source of each new id's 13 raw bytes.

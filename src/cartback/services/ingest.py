@@ -224,11 +224,17 @@ class _Batch:
         """
         added = [self.carts[k] for k in self.changed if self.carts[k].id in self.new_cart_ids]
         updated = [self.carts[k] for k in self.changed if self.carts[k].id not in self.new_cart_ids]
-        self.uow.carts.add(added, now=self.now)
-        self.uow.carts.update(updated, now=self.now)
+        with self.uow.pipelined():  # pure writes: one round trip on PostgreSQL
+            # A new cart's device and country go into its own row; stored ones are merged.
+            self.uow.carts.add(
+                added,
+                now=self.now,
+                origins={r.id: self.origins[r.id] for r in added if r.id in self.origins},
+            )
+            self.uow.carts.update(updated, now=self.now)
+            if self.seen_items:
+                self.uow.catalog.learn(self.store.id, self.seen_items)
         self._write_origins()
-        if self.seen_items:
-            self.uow.catalog.learn(self.store.id, self.seen_items)
         for order in self.orders.values():
             self.uow.orders.upsert(order, now=self.now)
             self._end_enrollments(order)
@@ -288,11 +294,15 @@ class _Batch:
 
     def _write_origins(self) -> None:
         """
-        Merge the batch's origins into the stored ones; write only the carts that changed.
+        Merge the batch's origins into the stored carts' ones; write only those that changed.
+        (New carts took theirs in `flush`.)
         """
-        stored = self.uow.carts.origins(list(self.origins))
+        seen_by_id = {c: o for c, o in self.origins.items() if c not in self.new_cart_ids}
+        if not seen_by_id:
+            return
+        stored = self.uow.carts.origins(list(seen_by_id))
         changed = {}
-        for cart_id, seen in self.origins.items():
+        for cart_id, seen in seen_by_id.items():
             known = stored.get(cart_id, CartOrigin())
             merged = merge_origin(known, seen)
             if merged != known:

@@ -177,6 +177,42 @@ class BulkWriter:
             found.extend(tuple(r) for r in self._db.exec_driver_sql(sql, flat))
         return found
 
+    def insert_or_find(
+        self,
+        table: Table,
+        rows: Sequence[dict[str, Any]],
+        *,
+        unique: tuple[str, str],
+        returning: Sequence[str],
+    ) -> list[tuple[Any, ...]]:
+        """
+        PostgreSQL only: insert the rows that do not collide on the two-column unique key
+        `unique` (the first column the same in every row) and find the stored ones that do, in
+        one statement instead of a read and a write. Each row comes back as its `returning`
+        columns followed by True where this statement inserted it. A row that another
+        transaction inserted after this statement began is in neither part: look it up again.
+        """
+        if not self._postgres:
+            raise NotImplementedError("insert_or_find runs on PostgreSQL only")
+        if not rows:
+            return []
+        names = _columns(table, rows[0])
+        scope, key = unique
+        arrays = self._arrays(table, names, rows)
+        selects = ", ".join(f"%b::{_POSTGRES_ARRAY[_kind(table.c[n])]}" for n in names)
+        wanted = ", ".join(returning)
+        keys = names.index(key)
+        sql = (
+            f"WITH inserted AS (INSERT INTO {table.name} ({', '.join(names)}) "  # noqa: S608 - names from the Table
+            f"SELECT * FROM unnest({selects}) ON CONFLICT ({scope}, {key}) DO NOTHING "
+            f"RETURNING {wanted}) "
+            f"SELECT {wanted}, true FROM inserted UNION ALL "
+            f"SELECT {wanted}, false FROM {table.name} WHERE {scope} = %b "
+            f"AND {key} = ANY(%b::{_POSTGRES_ARRAY[_kind(table.c[key])]})"
+        )
+        params = (*arrays, rows[0][scope], arrays[keys])
+        return [tuple(r) for r in self._db.exec_driver_sql(sql, params)]
+
     def update(self, table: Table, rows: Sequence[dict[str, Any]], *, key: str) -> None:
         """
         Set every other column of each row where `key` equals the row's value.

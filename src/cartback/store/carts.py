@@ -96,12 +96,27 @@ class SqlCartRepository:
         found = self._load(self._for_write(query))
         return found[0] if found else None
 
-    def add(self, records: Sequence[CartRecord], *, now: datetime) -> None:
+    def add(
+        self,
+        records: Sequence[CartRecord],
+        *,
+        now: datetime,
+        origins: Mapping[str, CartOrigin] | None = None,
+    ) -> None:
         if not records:
             return
+        known = origins or {}
         BulkWriter(self._db).insert(
             carts,
-            [{**_cart_row(r), "created_at": r.created_at, "updated_at": now} for r in records],
+            [
+                {
+                    **_cart_row(r),
+                    **_origin_row(known.get(r.id)),
+                    "created_at": r.created_at,
+                    "updated_at": now,
+                }
+                for r in records
+            ],
         )
         self._write_lines(records)
 
@@ -173,20 +188,12 @@ class SqlCartRepository:
         """
         Write carts' device and country (one statement per distinct value, not per cart).
         """
-        by_value: dict[tuple[str | None, str | None, str | None], list[str]] = {}
+        by_value: dict[tuple[tuple[str, str | None], ...], list[str]] = {}
         for cart_id, origin in origins.items():
-            country = origin.country
-            value = (
-                origin.device.value if origin.device else None,
-                country.country if country else None,
-                country.source.label if country else None,
-            )
-            by_value.setdefault(value, []).append(cart_id)
-        for (device, country_code, source), ids in by_value.items():
+            by_value.setdefault(tuple(_origin_row(origin).items()), []).append(cart_id)
+        for value, ids in by_value.items():
             self._db.execute(
-                update(carts)
-                .where(member_of(self._db, carts.c.id, ids))
-                .values(device=device, country=country_code, country_source=source)
+                update(carts).where(member_of(self._db, carts.c.id, ids)).values(dict(value))
             )
 
     def list_page(
@@ -331,6 +338,16 @@ def _origin_from_row(row: Any) -> CartOrigin:
         else None
     )
     return CartOrigin(device=Device(row.device) if row.device else None, country=country)
+
+
+def _origin_row(origin: CartOrigin | None) -> dict[str, str | None]:
+    device = origin.device if origin else None
+    country = origin.country if origin else None
+    return {
+        "device": device.value if device else None,
+        "country": country.country if country else None,
+        "country_source": country.source.label if country else None,
+    }
 
 
 def _line_row(line: LineItem) -> dict[str, Any]:

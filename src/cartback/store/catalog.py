@@ -8,7 +8,20 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, delete, func, null, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    null,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from cartback.domain.catalog import LEARNED_DETAILS, CatalogItem, WatchReason
 from cartback.domain.feeds import MAX_FEED_ID, CatalogVersion
@@ -95,6 +108,14 @@ class SqlCatalogRepository:
         if not latest:
             return
         rows = [_row(store_id, latest[key]) for key in sorted(latest)]
+        if self._db.dialect.name == "postgresql":
+            # One statement over arrays: row by row, PostgreSQL plans and runs it per item.
+            names = tuple(rows[0])
+            self._db.execute(
+                _learn_from_arrays(names),
+                {f"_{name}": [row[name] for row in rows] for name in names},
+            )
+            return
         self._db.execute(_learn_statement(self._db.dialect.name), rows)
 
     def watch(self, store_id: str, cart_id: str, watches: Sequence[StockWatch]) -> None:
@@ -274,6 +295,25 @@ def _upsert_statement(dialect: str) -> Any:
 @cache
 def _learn_statement(dialect: str) -> Any:
     statement = insert_for(dialect, catalog_items)
+    return statement.on_conflict_do_update(
+        index_elements=[catalog_items.c.store_id, catalog_items.c.item_key],
+        set_=_learned_values(statement.excluded),
+    )
+
+
+@cache
+def _learn_from_arrays(names: tuple[str, ...]) -> Any:
+    """
+    PostgreSQL: `_learn_statement` for many items at once, each of `names` (the columns `_row`
+    fills) one array parameter.
+    """
+    arrays = select(
+        *(
+            func.unnest(bindparam(f"_{name}", type_=ARRAY(catalog_items.c[name].type))).label(name)
+            for name in names
+        )
+    )
+    statement = insert_for("postgresql", catalog_items).from_select(names, arrays)
     return statement.on_conflict_do_update(
         index_elements=[catalog_items.c.store_id, catalog_items.c.item_key],
         set_=_learned_values(statement.excluded),

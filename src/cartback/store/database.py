@@ -53,7 +53,11 @@ def normalise_url(url: str) -> str:
 
 
 def create_database_engine(
-    url: str, *, application_name: str = "cartback", checkpoints_elsewhere: bool = False
+    url: str,
+    *,
+    application_name: str = "cartback",
+    checkpoints_elsewhere: bool = False,
+    ping_on_checkout: bool = True,
 ) -> Engine:
     """
     Build the engine for a database URL.
@@ -65,6 +69,9 @@ def create_database_engine(
     `checkpoints_elsewhere` turns off SQLite's automatic WAL checkpoint on this engine's
     connections, for a process that runs `checkpoint_sqlite` in the background instead, so
     commits never pay for copying the log back into the database.
+
+    `ping_on_checkout` tests each pooled PostgreSQL connection before use (a round trip); a
+    process that retries a transaction on a dropped connection can turn it off.
     """
     url = normalise_url(url)
     if is_sqlite(url):
@@ -73,7 +80,7 @@ def create_database_engine(
         url,
         pool_size=10,
         max_overflow=10,
-        pool_pre_ping=True,
+        pool_pre_ping=ping_on_checkout,
         pool_recycle=1800,
         json_serializer=_dumps,
         connect_args={

@@ -295,15 +295,18 @@ class SqlVisitorRepository:
         """
         if not seen:
             return {}
-        result, last_seen = self._select(store_id, list(seen))
-        missing = [a for a in seen if a not in result]
-        if missing:
-            result.update(self._insert(store_id, {a: seen[a] for a in missing}))
-            raced = [a for a in missing if a not in result]  # inserted by a concurrent batch
-            if raced:
-                found, more_seen = self._select(store_id, raced)
-                result.update(found)
-                last_seen.update(more_seen)
+        if self._db.dialect.name == "postgresql":
+            result, last_seen = self._insert_or_find(store_id, seen)
+        else:
+            result, last_seen = self._select(store_id, list(seen))
+            missing = [a for a in seen if a not in result]
+            if missing:
+                result.update(self._insert(store_id, {a: seen[a] for a in missing}))
+        raced = [a for a in seen if a not in result]  # inserted by a concurrent batch
+        if raced:
+            found, more_seen = self._select(store_id, raced)
+            result.update(found)
+            last_seen.update(more_seen)
         bots = [result[a].id for a, s in seen.items() if s.is_bot and not result[a].is_bot]
         if bots:
             self._db.execute(update(visitors).where(visitors.c.id.in_(bots)).values(is_bot=True))
@@ -351,8 +354,46 @@ class SqlVisitorRepository:
         }
         return found, {r.anonymous_id: r.last_seen_at for r in rows}
 
+    def _insert_or_find(
+        self, store_id: str, seen: Mapping[str, VisitorSeen]
+    ) -> tuple[dict[str, Visitor], dict[str, datetime]]:
+        """
+        PostgreSQL: create the new visitors and read the known ones in one round trip; the
+        known ones' last sightings come back too.
+        """
+        rows = self._new_rows(store_id, seen)
+        found: dict[str, Visitor] = {}
+        last_seen: dict[str, datetime] = {}
+        for visitor_id, anonymous_id, contact_id, is_bot, seen_at, created in BulkWriter(
+            self._db
+        ).insert_or_find(
+            visitors,
+            rows,
+            unique=("store_id", "anonymous_id"),
+            returning=["id", "anonymous_id", "contact_id", "is_bot", "last_seen_at"],
+        ):
+            found[anonymous_id] = Visitor(
+                id=visitor_id, anonymous_id=anonymous_id, contact_id=contact_id, is_bot=is_bot
+            )
+            if not created:
+                last_seen[anonymous_id] = seen_at
+        return found, last_seen
+
     def _insert(self, store_id: str, seen: Mapping[str, VisitorSeen]) -> dict[str, Visitor]:
-        rows = [
+        inserted = BulkWriter(self._db).insert(
+            visitors,
+            self._new_rows(store_id, seen),
+            skip_conflicts_on=["store_id", "anonymous_id"],
+            returning=["id", "anonymous_id", "is_bot"],
+        )
+        return {
+            anonymous_id: Visitor(id=visitor_id, anonymous_id=anonymous_id, is_bot=bool(is_bot))
+            for visitor_id, anonymous_id, is_bot in inserted
+        }
+
+    @staticmethod
+    def _new_rows(store_id: str, seen: Mapping[str, VisitorSeen]) -> list[dict[str, Any]]:
+        return [
             {
                 "id": new_id("vi"),
                 "store_id": store_id,
@@ -364,16 +405,6 @@ class SqlVisitorRepository:
             }
             for anonymous_id, s in seen.items()
         ]
-        inserted = BulkWriter(self._db).insert(
-            visitors,
-            rows,
-            skip_conflicts_on=["store_id", "anonymous_id"],
-            returning=["id", "anonymous_id", "is_bot"],
-        )
-        return {
-            anonymous_id: Visitor(id=visitor_id, anonymous_id=anonymous_id, is_bot=bool(is_bot))
-            for visitor_id, anonymous_id, is_bot in inserted
-        }
 
     def link(self, visitor_id: str, contact_id: str) -> None:
         self._db.execute(

@@ -4,10 +4,14 @@ The SQLAlchemy unit of work: one connection, one transaction, rolled back unless
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Self
 
+import psycopg
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from cartback.store.audience_reach import SqlAudienceReachRepository
 from cartback.store.audience_syncs import SqlAudienceSyncRepository
@@ -170,6 +174,28 @@ class SqlUnitOfWork:
         if self._connection is not None:
             forget_marks(self._connection)
             self._connection.rollback()
+
+    @contextmanager
+    def pipelined(self) -> Iterator[None]:
+        """
+        On PostgreSQL, psycopg's pipeline mode: the statements inside are sent without waiting
+        for each answer, and the block ends when the server has answered them all. A failure
+        surfaces at the end of the block, raised as SQLAlchemy's error for it (so a unique-key
+        race is still an `IntegrityError`). SQLite has no round trips to save.
+        """
+        if self._connection is None:
+            raise RuntimeError("pipelined() outside the unit of work")
+        driver = self._connection.connection.driver_connection
+        if not isinstance(driver, psycopg.Connection):
+            yield
+            return
+        try:
+            with driver.pipeline():
+                yield
+        except psycopg.Error as error:
+            raise DBAPIError.instance(
+                None, None, error, psycopg.Error, dialect=self._connection.dialect
+            ) from error
 
 
 class SqlUnitOfWorkFactory:
