@@ -206,11 +206,6 @@ def _ingest_group(
         except (IntegrityError, OperationalError) as error:
             log.warning("ingest.retry", attempt=attempt, error=str(error.orig)[:200])
         except DBAPIError as error:
-            if error.connection_invalidated and attempt < ATTEMPTS:
-                # A pooled connection the server dropped (a restart): nothing was written on
-                # it; the pool has discarded it, and the retry takes a fresh one.
-                log.warning("ingest.retry", attempt=attempt, error=str(error.orig)[:200])
-                continue
             log.error("ingest.database.failed", error=str(error.orig)[:200])
             return (503, "the database is unavailable; retry shortly")
         except Exception:
