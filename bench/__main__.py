@@ -1,5 +1,5 @@
 """
-`python -m bench ingest|abandon|claim|dispatch|feed|dashboard|all [--db sqlite|postgresql|both]`:
+`python -m bench ingest|groups|abandon|claim|dispatch|feed|dashboard|all [--db …]`:
 run benchmarks and print their results as JSON (also written under bench/results/).
 """
 
@@ -15,6 +15,7 @@ from bench.abandon import bench_claim_scaling, bench_lateness
 from bench.dashboard import bench_dashboard
 from bench.dispatch import bench_dispatch, bench_due_to_sent
 from bench.feed import bench_feed
+from bench.groups import bench_groups
 from bench.ingest import bench_ingest
 
 RESULTS = Path(__file__).parent / "results"
@@ -26,7 +27,8 @@ def main() -> None:
     """
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "suite", choices=["ingest", "abandon", "claim", "dispatch", "feed", "dashboard", "all"]
+        "suite",
+        choices=["ingest", "groups", "abandon", "claim", "dispatch", "feed", "dashboard", "all"],
     )
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--seconds", type=int, default=10, help="length of each load phase")
@@ -52,6 +54,8 @@ def main() -> None:
     for backend in backends:
         if args.suite in ("ingest", "all"):
             results.append({"suite": "ingest", **bench_ingest(backend, seconds=args.seconds)})
+        if args.suite in ("groups", "all"):
+            results.append({"suite": "groups", **bench_groups(backend)})
         if args.suite in ("abandon", "all"):
             results.append({"suite": "abandon", **bench_lateness(backend)})
         if args.suite in ("claim", "all"):

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from cartback.bootstrap import Container
 from cartback.services.stores import CreatedStore
 from cartback.store._bulk import BulkWriter, member_of
-from cartback.store.tables import carts
+from cartback.store.tables import carts, raw_events
 
 MOMENT = datetime(2026, 11, 27, 10, 0, 0, 123456, tzinfo=UTC)
 
@@ -115,6 +116,119 @@ def test_update_sets_every_column_by_key(container: Container, store: CreatedSto
         ).all()
     # then
     assert [tuple(c.values()) for c in changes] == [tuple(r) for r in found]
+
+
+def test_a_key_violation_is_sqlalchemys_integrity_error_and_writes_nothing(
+    container: Container, store: CreatedStore
+) -> None:
+    """
+    Ingestion retries a unique-key race by catching SQLAlchemy's `IntegrityError`, whichever
+    way the statement reached the database (on PostgreSQL the bulk writer runs it on psycopg
+    itself); the failed transaction leaves no row behind.
+    """
+    # given
+    with container.engine.begin() as connection:
+        BulkWriter(connection).insert(carts, [_cart_row(store.store.id, "taken")])
+    rows = [_cart_row(store.store.id, "fresh"), _cart_row(store.store.id, "taken", id="ca_2")]
+    # when / then
+    with pytest.raises(IntegrityError), container.engine.begin() as connection:
+        BulkWriter(connection).insert(carts, rows)
+    with container.engine.connect() as connection:
+        keys = connection.execute(select(carts.c.cart_key)).scalars().all()
+    assert ["taken"] == keys
+
+
+def test_a_dropped_connection_is_invalidated_and_never_reused(
+    backend: str, container: Container, store: CreatedStore
+) -> None:
+    """
+    When the server drops the connection under a bulk statement, the error says so and the
+    pool never hands that connection out again: the next unit of work writes normally.
+    """
+    # given
+    if backend != "postgresql":
+        pytest.skip("SQLite has no server to drop the connection")
+    from sqlalchemy import text
+
+    rows = [_cart_row(store.store.id, "after")]
+    with container.engine.connect() as connection:
+        backend_pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with container.engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend_pid})
+        # when
+        with pytest.raises(DBAPIError) as raised:
+            BulkWriter(connection).insert(carts, [_cart_row(store.store.id, "lost")])
+    with container.engine.begin() as connection:
+        BulkWriter(connection).insert(carts, rows)
+        keys = connection.execute(select(carts.c.cart_key)).scalars().all()
+    # then
+    assert raised.value.connection_invalidated
+    assert ["after"] == keys
+
+
+def test_the_raw_log_keeps_each_payload_as_sent(container: Container, store: CreatedStore) -> None:
+    """
+    Payloads travel inside the rows' own JSON document on PostgreSQL: quotes, backslashes,
+    other scripts, emoji, large and exact numbers, nesting and JSON nulls all come back equal.
+    """
+    # given
+    payload = {
+        "event": 'He said "hi" \\ {braces} [brackets]',
+        "names": ["Zoë", "東京", "🛒", "\\u00e9 literally"],
+        "numbers": [9007199254740993, 12.5, -0.0001, 0],
+        "nested": {"a": {"b": [None, True, False, {"c": None}]}},
+        "blank": "",
+    }
+    rows = [
+        {
+            "store_id": store.store.id,
+            "source": "segment",
+            "idempotency_key": f"m-{n}",
+            "kind": "track",
+            "name": None if n else "Product Added",
+            "anonymous_id": "a-1",
+            "user_id": None,
+            "cart_key": "c-1",
+            "occurred_at": MOMENT,
+            "received_at": MOMENT + timedelta(seconds=n),
+            "outcome": "applied",
+            "payload": {**payload, "n": n},
+        }
+        for n in range(3)
+    ]
+    # when
+    with container.engine.begin() as connection:
+        inserted = BulkWriter(connection).insert(
+            raw_events,
+            rows,
+            skip_conflicts_on=["store_id", "source", "idempotency_key"],
+            returning=["idempotency_key"],
+        )
+    with container.engine.connect() as connection:
+        found = connection.execute(
+            select(raw_events.c.name, raw_events.c.received_at, raw_events.c.payload).order_by(
+                raw_events.c.idempotency_key
+            )
+        ).all()
+    # then
+    assert [("m-0",), ("m-1",), ("m-2",)] == sorted(inserted)
+    assert [(r["name"], r["received_at"], r["payload"]) for r in rows] == [tuple(f) for f in found]
+
+
+def test_a_value_too_long_for_its_column_is_refused_not_cut(
+    backend: str, container: Container, store: CreatedStore
+) -> None:
+    """
+    PostgreSQL checks each column's length when the row is stored, as it would for a plain
+    INSERT: a longer value fails the statement instead of being shortened.
+    """
+    # given
+    if backend != "postgresql":
+        pytest.skip("SQLite does not enforce VARCHAR lengths")
+    rows = [_cart_row(store.store.id, "long", currency="EURO")]
+    # when / then
+    with pytest.raises(DBAPIError, match="too long"), container.engine.begin() as connection:
+        BulkWriter(connection).insert(carts, rows)
 
 
 def test_a_name_that_is_not_a_column_never_reaches_the_sql(container: Container) -> None:

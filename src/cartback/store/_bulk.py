@@ -3,28 +3,32 @@ Multi-row writes on the ingestion path, written for each database instead of row
 
 SQLAlchemy's generic executemany processes every value of every row in Python, and on
 PostgreSQL renders one giant statement that psycopg then re-parses. Here PostgreSQL gets one
-short statement per table with one array per column (`INSERT … SELECT * FROM unnest(…)`,
-`UPDATE … FROM unnest(…)`), sent in psycopg's binary format (no per-element text escaping),
-and SQLite gets its own C-level executemany (or multi-row VALUES
-when rows must come back). Values are converted once, to exactly what the column types in
-`types.py` store, so SQLAlchemy reads them back as usual.
+short statement per table whose rows arrive as one JSON document, read by the server as a
+table (`INSERT … SELECT * FROM json_to_recordset(…) AS v(column type, …)`, `UPDATE … FROM
+json_to_recordset(…)`): one parameter that orjson writes in C, where an array per column cost
+psycopg a Python-level pass over every element (measured: docs/benchmarks.md). SQLite gets its
+own C-level executemany (or multi-row VALUES when rows must come back). Values are converted
+once, to exactly what the column types in `types.py` store, so SQLAlchemy reads them back as
+usual.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import orjson
+import psycopg
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     Column,
     Connection,
+    Dialect,
     Integer,
     String,
     Table,
@@ -33,12 +37,17 @@ from sqlalchemy import (
     bindparam,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+from sqlalchemy.exc import DBAPIError
 
 from cartback.store.types import MONEY_SCALE, Money, UTCDateTime
 
 #: SQLite allows 32,766 bound variables per statement (since 3.32).
 _SQLITE_MAX_VARIABLES = 32_000
 _MONEY_FACTOR = Decimal(10) ** MONEY_SCALE
+#: For compiling statements to psycopg's SQL without a connection (the constructor is untyped
+#: in SQLAlchemy's stubs).
+PSYCOPG_DIALECT: Dialect = PGDialect_psycopg()  # type: ignore[no-untyped-call]
 
 
 def _json(value: Any) -> Any:
@@ -62,10 +71,13 @@ def _sqlite_money(value: Decimal | None) -> int | None:
     return int(Decimal(value).quantize(Decimal(1) / _MONEY_FACTOR) * _MONEY_FACTOR)
 
 
-def _postgres_time(value: datetime | None) -> datetime | None:
-    if value is not None and value.utcoffset() is None:
-        raise ValueError("naive datetimes are not stored; pass an aware one")
-    return value
+def _json_default(value: Any) -> Any:
+    """
+    What orjson cannot write itself: `Decimal` (money) as its exact digits.
+    """
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"no JSON form for {type(value).__name__}")
 
 
 def _same(value: Any) -> Any:
@@ -103,13 +115,25 @@ def _kind(column: Column[Any]) -> str:
     raise TypeError(f"no bulk conversion for {column.name}: {column.type!r}")
 
 
+@cache
+def _postgres_type(column: Column[Any]) -> str:
+    """
+    The type `json_to_recordset` reads the column's values as: its kind's base type (strings
+    as `text`, so the column's own length check applies when the row is stored), and a JSON
+    column's own type, so `json` stays `json` (the raw log is never converted to JSONB).
+    """
+    kind = _kind(column)
+    if kind == "json":
+        return str(column.type.compile(dialect=PSYCOPG_DIALECT)).lower()
+    return _POSTGRES_ARRAY[kind].removesuffix("[]")
+
+
 _SQLITE_CONVERT: dict[str, Callable[[Any], Any]] = {
     "money": _sqlite_money,
     "time": _sqlite_time,
     "json": _json,
     "bool": lambda v: None if v is None else int(v),
 }
-_POSTGRES_CONVERT: dict[str, Callable[[Any], Any]] = {"time": _postgres_time, "json": _json}
 _POSTGRES_ARRAY = {
     "money": "numeric[]",
     "time": "timestamptz[]",
@@ -151,11 +175,9 @@ class BulkWriter:
         tail = f"{conflict}{' RETURNING ' + ', '.join(returning) if returning else ''}"
         columns = ", ".join(names)
         if self._postgres:
-            arrays = self._arrays(table, names, rows)
-            selects = ", ".join(f"%b::{_POSTGRES_ARRAY[_kind(table.c[n])]}" for n in names)
-            sql = f"INSERT INTO {table.name} ({columns}) SELECT * FROM unnest({selects}){tail}"  # noqa: S608 - names from the Table
-            result = self._db.exec_driver_sql(sql, tuple(arrays))
-            return [tuple(r) for r in result] if returning else []
+            source, document = self._recordset(table, names, rows)
+            sql = f"INSERT INTO {table.name} ({columns}) SELECT * FROM {source}{tail}"  # noqa: S608 - names from the Table
+            return self.execute_postgres(sql, (document,), rows_back=bool(returning))
         values = self._sqlite_rows(table, names, rows)
         if not returning:
             marks = ", ".join("?" * len(names))
@@ -198,20 +220,18 @@ class BulkWriter:
             return []
         names = _columns(table, rows[0])
         scope, key = unique
-        arrays = self._arrays(table, names, rows)
-        selects = ", ".join(f"%b::{_POSTGRES_ARRAY[_kind(table.c[n])]}" for n in names)
+        source, document = self._recordset(table, names, rows)
         wanted = ", ".join(returning)
-        keys = names.index(key)
         sql = (
             f"WITH inserted AS (INSERT INTO {table.name} ({', '.join(names)}) "  # noqa: S608 - names from the Table
-            f"SELECT * FROM unnest({selects}) ON CONFLICT ({scope}, {key}) DO NOTHING "
+            f"SELECT * FROM {source} ON CONFLICT ({scope}, {key}) DO NOTHING "
             f"RETURNING {wanted}) "
             f"SELECT {wanted}, true FROM inserted UNION ALL "
-            f"SELECT {wanted}, false FROM {table.name} WHERE {scope} = %b "
-            f"AND {key} = ANY(%b::{_POSTGRES_ARRAY[_kind(table.c[key])]})"
+            f"SELECT {wanted}, false FROM {table.name} WHERE {scope} = %s "
+            f"AND {key} = ANY(%s::{_POSTGRES_ARRAY[_kind(table.c[key])]})"
         )
-        params = (*arrays, rows[0][scope], arrays[keys])
-        return [tuple(r) for r in self._db.exec_driver_sql(sql, params)]
+        params = (document, rows[0][scope], [row[key] for row in rows])
+        return self.execute_postgres(sql, params, rows_back=True)
 
     def update(self, table: Table, rows: Sequence[dict[str, Any]], *, key: str) -> None:
         """
@@ -221,15 +241,13 @@ class BulkWriter:
             return
         names = [n for n in _columns(table, rows[0]) if n != key]
         if self._postgres:
-            ordered = [key, *names]
-            arrays = self._arrays(table, ordered, rows)
-            selects = ", ".join(f"%b::{_POSTGRES_ARRAY[_kind(table.c[n])]}" for n in ordered)
+            source, document = self._recordset(table, [key, *names], rows)
             assignments = ", ".join(f"{n} = v.{n}" for n in names)
             sql = (
-                f"UPDATE {table.name} SET {assignments} FROM unnest({selects}) "  # noqa: S608 - names from the Table
-                f"AS v({', '.join(ordered)}) WHERE {table.name}.{key} = v.{key}"
+                f"UPDATE {table.name} SET {assignments} FROM {source} "  # noqa: S608 - names from the Table
+                f"WHERE {table.name}.{key} = v.{key}"
             )
-            self._db.exec_driver_sql(sql, tuple(arrays))
+            self.execute_postgres(sql, (document,), rows_back=False)
             return
         ordered = [*names, key]
         assignments = ", ".join(f"{n} = ?" for n in names)
@@ -238,14 +256,45 @@ class BulkWriter:
             self._sqlite_rows(table, ordered, rows),
         )
 
-    def _arrays(
+    def execute_postgres(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any], *, rows_back: bool
+    ) -> list[tuple[Any, ...]]:
+        """
+        PostgreSQL: run one statement (psycopg's placeholders) on the psycopg connection
+        itself, inside the unit of work's transaction: for the bulk statements, which run for
+        every ingested group, SQLAlchemy's execution path cost more Python than building the
+        statement (measured: docs/benchmarks.md). A failure is raised as SQLAlchemy's error
+        for it, as `Connection.execute` would.
+        """
+        driver = self._db.connection.driver_connection
+        try:
+            cursor = driver.cursor()  # type: ignore[union-attr]
+            cursor.execute(sql, params)
+            return [tuple(row) for row in cursor.fetchall()] if rows_back else []
+        except psycopg.Error as error:
+            # A dropped connection must not go back to the pool: SQLAlchemy's own execution
+            # would invalidate it, so this does too.
+            dropped = self._db.dialect.is_disconnect(cast(Any, error), driver, None)
+            if dropped:
+                self._db.invalidate(error)
+            raise DBAPIError.instance(
+                sql,
+                params,
+                error,
+                psycopg.Error,
+                dialect=self._db.dialect,
+                connection_invalidated=dropped,
+            ) from error
+
+    def _recordset(
         self, table: Table, names: Sequence[str], rows: Sequence[dict[str, Any]]
-    ) -> list[list[Any]]:
-        arrays = []
-        for name in names:
-            convert = _POSTGRES_CONVERT.get(_kind(table.c[name]), _same)
-            arrays.append([convert(row[name]) for row in rows])
-        return arrays
+    ) -> tuple[str, str]:
+        """
+        PostgreSQL: the `FROM` item that reads the rows' `names` back as typed columns, and
+        its one parameter.
+        """
+        declared = recordset_columns(table, names)
+        return f"json_to_recordset(%s::json) AS v({declared})", recordset_document(table, rows)
 
     def _sqlite_rows(
         self, table: Table, names: Sequence[str], rows: Sequence[dict[str, Any]]
@@ -255,6 +304,29 @@ class BulkWriter:
             tuple(convert(row[name]) for convert, name in zip(converters, names, strict=True))
             for row in rows
         ]
+
+
+def recordset_columns(table: Table, names: Sequence[str]) -> str:
+    """
+    PostgreSQL: the column list of `json_to_recordset(…) AS v(…)` for these columns of `table`.
+    """
+    return ", ".join(f"{n} {_postgres_type(table.c[n])}" for n in names)
+
+
+def recordset_document(table: Table, rows: Sequence[dict[str, Any]]) -> str:
+    """
+    PostgreSQL: rows of `table` (all with the same keys) as the JSON text `json_to_recordset`
+    reads: a JSON null is SQL NULL, money keeps its exact digits, a JSON column's value is
+    kept as is. A naive datetime is refused before anything is written.
+    """
+    times = [n for n in rows[0] if _kind(table.c[n]) == "time"] if rows else []
+    for row in rows:
+        for name in times:
+            value = row[name]
+            if value is not None and value.utcoffset() is None:
+                raise ValueError("naive datetimes are not stored; pass an aware one")
+    # The rows as they are: the server reads only the declared columns.
+    return orjson.dumps(rows, default=_json_default).decode()
 
 
 def member_of(connection: Connection, column: Column[Any], values: Sequence[Any]) -> Any:

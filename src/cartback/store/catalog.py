@@ -12,20 +12,26 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
-    bindparam,
     case,
     delete,
     func,
+    literal_column,
     null,
     or_,
     select,
+    text,
     true,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from cartback.domain.catalog import LEARNED_DETAILS, CatalogItem, WatchReason
 from cartback.domain.feeds import MAX_FEED_ID, CatalogVersion
 from cartback.domain.ports import SimilarItem, StockWatch
+from cartback.store._bulk import (
+    PSYCOPG_DIALECT,
+    BulkWriter,
+    recordset_columns,
+    recordset_document,
+)
 from cartback.store.repositories import insert_for
 from cartback.store.tables import catalog_items, stock_watches
 
@@ -109,11 +115,12 @@ class SqlCatalogRepository:
             return
         rows = [_row(store_id, latest[key]) for key in sorted(latest)]
         if self._db.dialect.name == "postgresql":
-            # One statement over arrays: row by row, PostgreSQL plans and runs it per item.
-            names = tuple(rows[0])
-            self._db.execute(
-                _learn_from_arrays(names),
-                {f"_{name}": [row[name] for row in rows] for name in names},
+            # One statement over all items: row by row, PostgreSQL plans and runs it per item.
+            sql, constants = _learn_from_rows(tuple(rows[0]))
+            BulkWriter(self._db).execute_postgres(
+                sql,
+                {**constants, "_rows": recordset_document(catalog_items, rows)},
+                rows_back=False,
             )
             return
         self._db.execute(_learn_statement(self._db.dialect.name), rows)
@@ -302,22 +309,24 @@ def _learn_statement(dialect: str) -> Any:
 
 
 @cache
-def _learn_from_arrays(names: tuple[str, ...]) -> Any:
+def _learn_from_rows(names: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
     """
-    PostgreSQL: `_learn_statement` for many items at once, each of `names` (the columns `_row`
-    fills) one array parameter.
+    PostgreSQL: `_learn_statement` for many items at once, the items (`_row`'s columns,
+    `names`) one JSON parameter `_rows` read as a table (`_bulk.recordset_document`); compiled
+    once to psycopg's SQL and the constants it binds, for `BulkWriter.execute_postgres`.
     """
-    arrays = select(
-        *(
-            func.unnest(bindparam(f"_{name}", type_=ARRAY(catalog_items.c[name].type))).label(name)
-            for name in names
-        )
+    source = text(
+        f"json_to_recordset(CAST(:_rows AS json)) AS v({recordset_columns(catalog_items, names)})"
     )
-    statement = insert_for("postgresql", catalog_items).from_select(names, arrays)
-    return statement.on_conflict_do_update(
+    columns: list[Any] = [literal_column(f"v.{name}") for name in names]
+    items = select(*columns).select_from(source)
+    statement = insert_for("postgresql", catalog_items).from_select(names, items)
+    upsert = statement.on_conflict_do_update(
         index_elements=[catalog_items.c.store_id, catalog_items.c.item_key],
         set_=_learned_values(statement.excluded),
     )
+    compiled = upsert.compile(dialect=PSYCOPG_DIALECT)
+    return str(compiled), dict(compiled.params)
 
 
 def _learned_values(new: Any) -> dict[str, ColumnElement[Any]]:
