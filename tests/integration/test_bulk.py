@@ -242,6 +242,23 @@ def test_a_name_that_is_not_a_column_never_reaches_the_sql(container: Container)
         BulkWriter(connection).insert(carts, rows)
 
 
+def test_rows_with_different_columns_are_refused_before_anything_is_written(
+    container: Container, store: CreatedStore
+) -> None:
+    """
+    Every row must name the same columns: a row short of one would otherwise store NULL there.
+    """
+    # given
+    short = _cart_row(store.store.id, "short")
+    del short["currency"]
+    rows = [_cart_row(store.store.id, "whole"), short]
+    # when / then
+    with container.engine.begin() as connection, pytest.raises(KeyError, match="row 1"):
+        BulkWriter(connection).insert(carts, rows)
+    with container.engine.connect() as connection:
+        assert [] == connection.execute(select(carts.c.id)).all()
+
+
 def test_naive_times_are_refused(container: Container, store: CreatedStore) -> None:
     """
     A datetime without a zone is refused before anything is written.

@@ -84,15 +84,20 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _columns(table: Table, row: dict[str, Any]) -> list[str]:
+def _columns(table: Table, rows: Sequence[dict[str, Any]]) -> list[str]:
     """
-    The row's keys, each checked to be a column of the table: only schema names ever reach the
-    SQL text, every value is a bound parameter.
+    The rows' keys, each checked to be a column of the table (only schema names ever reach the
+    SQL text, every value is a bound parameter) and the same in every row (a row short of one
+    would otherwise write NULL there).
     """
-    unknown = [name for name in row if name not in table.c]
+    first = rows[0].keys()
+    unknown = [name for name in first if name not in table.c]
     if unknown:
         raise KeyError(f"{table.name} has no column {', '.join(unknown)}")
-    return list(row)
+    for number, row in enumerate(rows):
+        if row.keys() != first:
+            raise KeyError(f"{table.name} row {number} has other columns than row 0")
+    return list(first)
 
 
 @cache
@@ -168,7 +173,7 @@ class BulkWriter:
         """
         if not rows:
             return []
-        names = _columns(table, rows[0])
+        names = _columns(table, rows)
         conflict = (
             f" ON CONFLICT ({', '.join(skip_conflicts_on)}) DO NOTHING" if skip_conflicts_on else ""
         )
@@ -218,7 +223,7 @@ class BulkWriter:
             raise NotImplementedError("insert_or_find runs on PostgreSQL only")
         if not rows:
             return []
-        names = _columns(table, rows[0])
+        names = _columns(table, rows)
         scope, key = unique
         source, document = self._recordset(table, names, rows)
         wanted = ", ".join(returning)
@@ -239,7 +244,7 @@ class BulkWriter:
         """
         if not rows:
             return
-        names = [n for n in _columns(table, rows[0]) if n != key]
+        names = [n for n in _columns(table, rows) if n != key]
         if self._postgres:
             source, document = self._recordset(table, [key, *names], rows)
             assignments = ", ".join(f"{n} = v.{n}" for n in names)
@@ -294,7 +299,7 @@ class BulkWriter:
         its one parameter.
         """
         declared = recordset_columns(table, names)
-        return f"json_to_recordset(%s::json) AS v({declared})", recordset_document(table, rows)
+        return f"json_to_recordset(%s::json) AS v({declared})", _document(table, names, rows)
 
     def _sqlite_rows(
         self, table: Table, names: Sequence[str], rows: Sequence[dict[str, Any]]
@@ -315,17 +320,21 @@ def recordset_columns(table: Table, names: Sequence[str]) -> str:
 
 def recordset_document(table: Table, rows: Sequence[dict[str, Any]]) -> str:
     """
-    PostgreSQL: rows of `table` (all with the same keys) as the JSON text `json_to_recordset`
-    reads: a JSON null is SQL NULL, money keeps its exact digits, a JSON column's value is
-    kept as is. A naive datetime is refused before anything is written.
+    PostgreSQL: rows of `table` (all with the same keys, checked) as the JSON text
+    `json_to_recordset` reads: a JSON null is SQL NULL, money keeps its exact digits, a JSON
+    column's value is kept as is. A naive datetime is refused before anything is written.
     """
-    times = [n for n in rows[0] if _kind(table.c[n]) == "time"] if rows else []
+    return _document(table, _columns(table, rows), rows)
+
+
+def _document(table: Table, names: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
+    times = [n for n in names if _kind(table.c[n]) == "time"]
     for row in rows:
         for name in times:
             value = row[name]
             if value is not None and value.utcoffset() is None:
                 raise ValueError("naive datetimes are not stored; pass an aware one")
-    # The rows as they are: the server reads only the declared columns.
+    # The rows as they are: their keys are `names`, checked by `_columns`.
     return orjson.dumps(rows, default=_json_default).decode()
 
 
