@@ -5,10 +5,16 @@ template made once per session), a container and an API client on it, and factor
 Backends: `CARTBACK_TEST_BACKENDS=sqlite,postgresql` (the default runs PostgreSQL too when it
 answers at `CARTBACK_TEST_POSTGRES_URL`). Under `CI=true` an unreachable PostgreSQL fails the
 run instead of skipping.
+
+`CARTBACK_TEST_DATABASE_FREE=START:END` (fractions, e.g. `0:0.65` and `0.65:1`) splits the tests
+that use no backend between runs that each test one backend, as CI's two side-by-side runs do:
+a run keeps those whose place (a stable hash of the test's id, in [0, 1)) lies in [START, END)
+and deselects the others, which the other run keeps. Unset, a run keeps them all.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -56,6 +62,59 @@ def pytest_configure(config: pytest.Config) -> None:
     unknown = set(BACKENDS) - {"sqlite", "postgresql"}
     if unknown:
         raise pytest.UsageError(f"unknown CARTBACK_TEST_BACKENDS: {', '.join(sorted(unknown))}")
+    _database_free_share()
+
+
+def _database_free_share() -> tuple[float, float]:
+    """
+    The [start, end) share of the backend-free tests this run keeps (`CARTBACK_TEST_DATABASE_FREE`).
+    """
+    value = os.environ.get("CARTBACK_TEST_DATABASE_FREE", "").strip()
+    if not value:
+        return (0.0, 1.0)
+    try:
+        start, end = (float(part) for part in value.split(":"))
+    except ValueError:
+        start, end = 1.0, 0.0
+    if not 0.0 <= start < end <= 1.0:
+        raise pytest.UsageError(
+            f"CARTBACK_TEST_DATABASE_FREE must be START:END with 0 <= START < END <= 1: {value!r}"
+        )
+    return (start, end)
+
+
+def _place(nodeid: str) -> float:
+    """
+    A test's stable place in [0, 1): the same in every run and on every machine.
+    """
+    digest = hashlib.blake2b(nodeid.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def _uses_no_backend(item: pytest.Item) -> bool:
+    """
+    A test that neither runs on a backend nor says (with `skipif`) which run it belongs to:
+    it does the same in either backend's run.
+    """
+    return "backend" not in getattr(item, "fixturenames", ()) and not any(
+        item.iter_markers("skipif")
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """
+    Keep only this run's share of the backend-free tests (`CARTBACK_TEST_DATABASE_FREE`).
+    """
+    start, end = _database_free_share()
+    if (start, end) == (0.0, 1.0):
+        return
+    kept, elsewhere = [], []
+    for item in items:
+        free = _uses_no_backend(item)
+        (elsewhere if free and not start <= _place(item.nodeid) < end else kept).append(item)
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = kept
 
 
 class _PostgresTemplates:
