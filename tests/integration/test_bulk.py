@@ -16,8 +16,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from cartback.bootstrap import Container
 from cartback.services.stores import CreatedStore
-from cartback.store._bulk import BulkWriter, member_of
-from cartback.store.tables import carts, raw_events
+from cartback.store._bulk import BulkWriter, PostgresRead, member_of
+from cartback.store.carts import _LOCK_CARTS_BY_KEY, _READ_LINES
+from cartback.store.repositories import _READ_STORE
+from cartback.store.tables import cart_lines, carts, raw_events, stores
 
 MOMENT = datetime(2026, 11, 27, 10, 0, 0, 123456, tzinfo=UTC)
 
@@ -164,6 +166,83 @@ def test_a_dropped_connection_is_invalidated_and_never_reused(
     # then
     assert raised.value.connection_invalidated
     assert ["after"] == keys
+
+
+def test_the_ingestion_reads_give_exactly_what_sqlalchemy_gives(
+    backend: str, container: Container, store: CreatedStore
+) -> None:
+    """
+    PostgreSQL: the store, cart and line reads compiled once for psycopg give the same keys,
+    values, types and time zones as `Connection.execute(...).mappings()` on the same
+    statements: aware UTC times even where the session's zone is another, money as
+    `Decimal` to the ten-thousandth, JSON as Python values, NULLs as None.
+    """
+    # given
+    if backend != "postgresql":
+        pytest.skip("these reads are PostgreSQL's; SQLite keeps SQLAlchemy's path")
+    from sqlalchemy import text
+
+    line = {
+        "product_id": "p-1",
+        "variant_id": None,
+        "sku": "SKU-1",
+        "name": "Mug \u2615",
+        "variant_name": None,
+        "quantity": 2,
+        "unit_price": Decimal("12.3456"),
+        "image_url": None,
+        "url": "https://shop.example.com/mug",
+        "category": None,
+    }
+    with container.engine.begin() as connection:
+        BulkWriter(connection).insert(carts, [_cart_row(store.store.id, "k-1")])
+        BulkWriter(connection).insert(
+            cart_lines,
+            [{"cart_id": "ca_k-1", "position": n, **line} for n in range(2)],
+        )
+    reads: list[tuple[PostgresRead, Any, dict[str, Any]]] = [
+        (
+            _READ_STORE,
+            select(stores).where(stores.c.id == store.store.id),
+            {"store_id": store.store.id},
+        ),
+        (
+            _LOCK_CARTS_BY_KEY,
+            select(carts).where(carts.c.cart_key.in_(["k-1", "k-2"])),
+            {"store_id": store.store.id, "keys": ["k-1", "k-2"]},
+        ),
+        (
+            _READ_LINES,
+            select(cart_lines)
+            .where(cart_lines.c.cart_id == "ca_k-1")
+            .order_by(cart_lines.c.position),
+            {"cart_ids": ["ca_k-1"]},
+        ),
+    ]
+    with container.engine.begin() as connection:
+        connection.execute(text("SET LOCAL TIME ZONE 'America/New_York'"))
+        for read, statement, params in reads:
+            # when
+            found = read.mappings(connection, **params)
+            expected = [dict(row) for row in connection.execute(statement).mappings()]
+            # then
+            assert expected, statement
+            assert repr(expected) == repr(found)
+
+
+def test_a_read_without_its_parameters_is_refused(backend: str, container: Container) -> None:
+    """
+    A read missing one of its parameters raises instead of sending NULL in its place.
+    """
+    # given
+    if backend != "postgresql":
+        pytest.skip("these reads are PostgreSQL's")
+    # when / then
+    with (
+        container.engine.connect() as connection,
+        pytest.raises(TypeError, match="missing parameters: keys"),
+    ):
+        _LOCK_CARTS_BY_KEY.mappings(connection, store_id="st_1")
 
 
 def test_the_raw_log_keeps_each_payload_as_sent(container: Container, store: CreatedStore) -> None:

@@ -11,14 +11,15 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, and_, any_, bindparam, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from cartback.domain.cart import Cart, CartStatus, Signals
 from cartback.domain.errors import InvalidInput
 from cartback.domain.events import LineItem, Stage
 from cartback.domain.origin import CartOrigin, CountryGuess, CountrySource, Device
 from cartback.domain.ports import CartPage, CartRecord
-from cartback.store._bulk import BulkWriter, member_of
+from cartback.store._bulk import BulkWriter, PostgresRead, member_of
 from cartback.store.tables import cart_lines, carts
 
 _OPEN = (CartStatus.ACTIVE.value, CartStatus.ABANDONED.value, CartStatus.LOST.value)
@@ -35,6 +36,27 @@ _LINE_FIELDS = (
     "category",
 )
 
+#: PostgreSQL: what every ingested group reads, compiled once (`PostgresRead`): its carts by
+#: key in a fixed lock order (by id), so concurrent writers cannot deadlock, locked unless the
+#: unit of work is read-only (`_for_write`); and their lines.
+_CARTS_BY_KEY = (
+    select(carts)
+    .where(
+        carts.c.store_id == bindparam("store_id"),
+        carts.c.cart_key == any_(bindparam("keys", type_=ARRAY(carts.c.cart_key.type))),
+    )
+    .order_by(carts.c.id)
+)
+_READ_CARTS_BY_KEY = PostgresRead(_CARTS_BY_KEY)
+_LOCK_CARTS_BY_KEY = PostgresRead(_CARTS_BY_KEY.with_for_update(of=carts))
+_READ_LINES = PostgresRead(
+    select(cart_lines)
+    .where(
+        cart_lines.c.cart_id == any_(bindparam("cart_ids", type_=ARRAY(cart_lines.c.cart_id.type)))
+    )
+    .order_by(cart_lines.c.cart_id, cart_lines.c.position)
+)
+
 
 class SqlCartRepository:
     """
@@ -47,12 +69,16 @@ class SqlCartRepository:
     def get_many(self, store_id: str, keys: Sequence[str]) -> dict[str, CartRecord]:
         if not keys:
             return {}
+        if self._db.dialect.name == "postgresql":
+            read = _READ_CARTS_BY_KEY if self._read_only() else _LOCK_CARTS_BY_KEY
+            rows = read.mappings(self._db, store_id=store_id, keys=list(keys))
+            return {r.cart.key: r for r in self._with_lines(rows)}
         query = (
             select(carts)
             .where(carts.c.store_id == store_id, member_of(self._db, carts.c.cart_key, keys))
-            .order_by(carts.c.id)  # a fixed lock order: concurrent writers cannot deadlock
+            .order_by(carts.c.id)
         )
-        return {r.cart.key: r for r in self._load(self._for_write(query))}
+        return {r.cart.key: r for r in self._load(query)}
 
     def get(self, store_id: str, key: str) -> CartRecord | None:
         return self.get_many(store_id, [key]).get(key)
@@ -282,10 +308,12 @@ class SqlCartRepository:
         update. SQLite's writers are serialised already (BEGIN IMMEDIATE); read-only units of
         work lock nothing.
         """
-        read_only = self._db.get_execution_options().get("cartback_read_only", False)
-        if self._db.dialect.name != "postgresql" or read_only:
+        if self._db.dialect.name != "postgresql" or self._read_only():
             return query
         return query.with_for_update(of=carts)
+
+    def _read_only(self) -> bool:
+        return bool(self._db.get_execution_options().get("cartback_read_only", False))
 
     def abandoned_between(
         self, store_id: str, *, since: datetime, until: datetime, limit: int
@@ -303,7 +331,9 @@ class SqlCartRepository:
         return self._load(query)
 
     def _load(self, query: Any) -> list[CartRecord]:
-        rows = self._db.execute(query).mappings().all()
+        return self._with_lines(self._db.execute(query).mappings().all())
+
+    def _with_lines(self, rows: Sequence[Mapping[Any, Any]]) -> list[CartRecord]:
         if not rows:
             return []
         lines = self._lines_for([r["id"] for r in rows])
@@ -311,12 +341,17 @@ class SqlCartRepository:
 
     def _lines_for(self, cart_ids: list[str]) -> dict[str, tuple[LineItem, ...]]:
         found: dict[str, list[LineItem]] = {}
-        query = (
-            select(cart_lines)
-            .where(member_of(self._db, cart_lines.c.cart_id, cart_ids))
-            .order_by(cart_lines.c.cart_id, cart_lines.c.position)
-        )
-        for row in self._db.execute(query).mappings():
+        rows: Sequence[Mapping[Any, Any]]
+        if self._db.dialect.name == "postgresql":
+            rows = _READ_LINES.mappings(self._db, cart_ids=cart_ids)
+        else:
+            query = (
+                select(cart_lines)
+                .where(member_of(self._db, cart_lines.c.cart_id, cart_ids))
+                .order_by(cart_lines.c.cart_id, cart_lines.c.position)
+            )
+            rows = self._db.execute(query).mappings().all()
+        for row in rows:
             line = LineItem(**{name: row[name] for name in _LINE_FIELDS})
             found.setdefault(row["cart_id"], []).append(line)
         return {cart_id: tuple(items) for cart_id, items in found.items()}

@@ -19,7 +19,7 @@ from cartback.domain.ingest import EventOutcome, Inbound
 from cartback.domain.ports import Contact, OrderRecord, StoredKey, Visitor, VisitorSeen
 from cartback.domain.stores import KeyKind, Platform, Store
 from cartback.kit.ids import new_id
-from cartback.store._bulk import BulkWriter, member_of
+from cartback.store._bulk import BulkWriter, PostgresRead, member_of
 from cartback.store.tables import (
     api_keys,
     consent_ledger,
@@ -47,6 +47,10 @@ def insert_for(dialect: str, table: Any) -> Any:
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
+_STORE_BY_ID = select(stores).where(stores.c.id == bindparam("store_id"))
+_READ_STORE = PostgresRead(_STORE_BY_ID)
+
+
 class SqlStoreRepository:
     """
     Stores, API key digests and sealed webhook secrets.
@@ -59,7 +63,10 @@ class SqlStoreRepository:
         self._db.execute(insert(stores).values(**_store_row(store)))
 
     def get(self, store_id: str) -> Store | None:
-        row = self._db.execute(select(stores).where(stores.c.id == store_id)).mappings().first()
+        if self._db.dialect.name == "postgresql":  # every ingested group's first read
+            rows = _READ_STORE.mappings(self._db, store_id=store_id)
+            return _store_from_row(rows[0]) if rows else None
+        row = self._db.execute(_STORE_BY_ID, {"store_id": store_id}).mappings().first()
         return _store_from_row(row) if row else None
 
     def save(self, store: Store) -> None:
