@@ -9,7 +9,8 @@ json_to_recordset(…)`): one parameter that orjson writes in C, where an array 
 psycopg a Python-level pass over every element (measured: docs/benchmarks.md). SQLite gets its
 own C-level executemany (or multi-row VALUES when rows must come back). Values are converted
 once, to exactly what the column types in `types.py` store, so SQLAlchemy reads them back as
-usual.
+usual. The reads every ingested group makes on PostgreSQL (`PostgresRead`) are compiled once
+and run the same way, their values converted by the column types as SQLAlchemy would.
 """
 
 from __future__ import annotations
