@@ -6,7 +6,7 @@ Backends: `CARTBACK_TEST_BACKENDS=sqlite,postgresql` (the default runs PostgreSQ
 answers at `CARTBACK_TEST_POSTGRES_URL`). Under `CI=true` an unreachable PostgreSQL fails the
 run instead of skipping.
 
-`CARTBACK_TEST_DATABASE_FREE=START:END` (fractions, e.g. `0:0.65` and `0.65:1`) splits the tests
+`CARTBACK_TEST_DATABASE_FREE=START:END` (fractions; CI: `0:0.8` and `0.8:1`) splits the tests
 that use no backend between runs that each test one backend, as CI's two side-by-side runs do:
 a run keeps those whose place (a stable hash of the test's id, in [0, 1)) lies in [START, END)
 and deselects the others, which the other run keeps. Unset, a run keeps them all.
